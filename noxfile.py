@@ -1,0 +1,55 @@
+"""nox sessions: tests (every tier), lab (the built-in scenarios), lint, bench, fuzz.
+
+Sessions that need Debian packages run `pxelab doctor --install` first when root; not root,
+doctor prints the apt-get line and the tiers that need root are skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+IS_ROOT = os.geteuid() == 0
+
+
+def _setup(session: nox.Session, extras: str = "test") -> None:
+    session.install("-e", f".[{extras}]")
+    if IS_ROOT:
+        session.run("pxelab", "doctor", "--install")
+    else:
+        # Prints what is missing and the apt-get line; not fatal: root-only tiers skip.
+        session.run("pxelab", "doctor", success_codes=[0, 1])
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    # Exit 5 = nothing collected in this tier (for example, no QEMU tests selected): not a failure.
+    session.run("pytest", *args, *session.posargs, success_codes=[0, 5])
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests, then tests in namespaces (root), then QEMU boots (root)."""
+    _setup(session)
+    _pytest(session, "tests", "-m", "not root and not qemu", "-p", "no:cacheprovider")
+    _pytest(session, "tests", "-m", "root and not qemu", "-p", "no:cacheprovider")
+    _pytest(session, "tests", "-m", "qemu", "-p", "no:cacheprovider")
+    session.run("pxelab", "lab", "--cleanup", success_codes=[0, 1, 2])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "pxelab", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the named peers, measured in the same run, printed side by side."""
+    _setup(session)
+    for script in sorted(os.listdir("benchmarks")):
+        if script.endswith(".py") and not script.startswith("_"):
+            session.run("python", f"benchmarks/{script}", *session.posargs)

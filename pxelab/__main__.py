@@ -1,0 +1,5 @@
+import sys
+
+from pxelab.cli import main
+
+sys.exit(main())

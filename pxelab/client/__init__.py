@@ -1,0 +1,1 @@
+"""The scripted PXE client and its quirk profiles."""

@@ -1,0 +1,1 @@
+"""The server's typed configuration, the dnsmasq.conf reader, and `pxelab check`."""

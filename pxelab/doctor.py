@@ -1,0 +1,88 @@
+"""The Debian packages the lab needs, in one place: what is present, what is missing.
+
+Presence is read from dpkg's database when there is one, and from the file each package is
+needed for otherwise, so the answer is right on a machine where files came another way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Requirement:
+    package: str
+    path: str  # a file the package provides, that pxelab uses
+    feature: str  # what is off without it
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("iproute2", "/usr/sbin/ip", "lab networks (tc netem impairments)"),
+    Requirement("tcpdump", "/usr/bin/tcpdump", "packet capture of a lab to pcap"),
+    Requirement("qemu-system-x86", "/usr/bin/qemu-system-x86_64", "QEMU boots (pc-bios, uefi-x64, wyse-sx0)"),
+    Requirement("ipxe-qemu", "/usr/lib/ipxe/qemu/pxe-rtl8139.rom", "iPXE option ROMs for QEMU"),
+    Requirement("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "UEFI boots (uefi-x64)"),
+    Requirement("pxelinux", "/usr/lib/PXELINUX/pxelinux.0", "PXELINUX in lab TFTP trees"),
+    Requirement("syslinux-common", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "PXELINUX modules (menu.c32)"),
+    Requirement("syslinux-efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux.efi for UEFI scenarios"),
+    Requirement("dnsmasq", "/usr/sbin/dnsmasq", "dnsmasq as the reference proxy and router"),
+    Requirement("busybox-static", "/bin/busybox", "udhcpc tests and the test guest's initramfs"),
+    Requirement("isc-dhcp-client", "/sbin/dhclient", "router tests with ISC dhclient"),
+    Requirement("ndisc6", "/usr/bin/rdisc6", "router advertisement tests"),
+    Requirement("atftp", "/usr/bin/atftp", "TFTP interoperability tests and benchmarks"),
+    Requirement("tftp-hpa", "/usr/bin/tftp", "TFTP interoperability tests"),
+    Requirement("tftpd-hpa", "/usr/sbin/in.tftpd", "TFTP benchmark peer"),
+    Requirement("kea-admin", "/usr/sbin/perfdhcp", "DHCP load tests and benchmarks (perfdhcp)"),
+    Requirement("curl", "/usr/bin/curl", "TFTP interoperability tests"),
+    Requirement("cpio", "/usr/bin/cpio", "building the test guest's initramfs"),
+    Requirement("systemd", "/usr/bin/systemd-analyze", "checking the systemd unit"),
+)
+
+
+def _dpkg_installed(packages: list[str]) -> set[str] | None:
+    if shutil.which("dpkg-query") is None:
+        return None
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\\n", *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = set()
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].startswith("ii"):
+            found.add(parts[0])
+    return found
+
+
+def missing(requirements: tuple[Requirement, ...] = REQUIREMENTS) -> list[Requirement]:
+    """Requirements not satisfied here: not installed per dpkg, or their file is absent."""
+    installed = _dpkg_installed([r.package for r in requirements])
+    out = []
+    for r in requirements:
+        present = Path(r.path).exists() or (installed is not None and r.package in installed)
+        if not present:
+            out.append(r)
+    return out
+
+
+def apt_command(packages: list[str]) -> list[str]:
+    return ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+
+
+def install(packages: list[str]) -> int:
+    """apt-get update, then install; returns apt's exit code."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    update = subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
+    if update.returncode != 0:
+        return update.returncode
+    return subprocess.run(apt_command(packages), env=env, check=False).returncode
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

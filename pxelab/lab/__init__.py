@@ -1,0 +1,1 @@
+"""The virtual lab: namespaces, bridge, QEMU machines, consoles, scenarios."""

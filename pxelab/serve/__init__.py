@@ -1,0 +1,1 @@
+"""asyncio services: proxyDHCP, TFTP, and the simulated home router."""
