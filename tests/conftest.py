@@ -1,0 +1,36 @@
+"""Test tiers: plain unit tests; `root` (network namespaces); `qemu` (real firmware boots).
+
+Without root the two upper tiers are skipped with a reason that says what to do. As root (CI)
+they all run, and a missing system tool is a failure, not a skip: `pxelab doctor --install`
+is what puts them there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if IS_ROOT:
+        return
+    skip = pytest.mark.skip(
+        reason="needs root for network namespaces (run as root, e.g. `sudo nox -s tests`)"
+    )
+    for item in items:
+        if "root" in item.keywords or "qemu" in item.keywords:
+            item.add_marker(skip)
+
+
+def require_tool(name: str) -> str:
+    """The path of a system tool the test needs; absent, the test fails and says how to fix it."""
+    path = shutil.which(name) or next(
+        (p for d in ("/usr/sbin", "/sbin") if os.path.exists(p := os.path.join(d, name))), None
+    )
+    if path is None:
+        pytest.fail(f"{name} is not installed: run `pxelab doctor --install` as root")
+    return path
