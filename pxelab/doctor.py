@@ -23,12 +23,22 @@ class Requirement:
 REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("iproute2", "/usr/sbin/ip", "lab networks (tc netem impairments)"),
     Requirement("tcpdump", "/usr/bin/tcpdump", "packet capture of a lab to pcap"),
-    Requirement("qemu-system-x86", "/usr/bin/qemu-system-x86_64", "QEMU boots (pc-bios, uefi-x64, wyse-sx0)"),
+    Requirement(
+        "qemu-system-x86", "/usr/bin/qemu-system-x86_64", "QEMU boots (pc-bios, uefi-x64, wyse-sx0)"
+    ),
     Requirement("ipxe-qemu", "/usr/lib/ipxe/qemu/pxe-rtl8139.rom", "iPXE option ROMs for QEMU"),
     Requirement("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "UEFI boots (uefi-x64)"),
     Requirement("pxelinux", "/usr/lib/PXELINUX/pxelinux.0", "PXELINUX in lab TFTP trees"),
-    Requirement("syslinux-common", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "PXELINUX modules (menu.c32)"),
-    Requirement("syslinux-efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux.efi for UEFI scenarios"),
+    Requirement(
+        "syslinux-common",
+        "/usr/lib/syslinux/modules/bios/ldlinux.c32",
+        "PXELINUX modules (menu.c32)",
+    ),
+    Requirement(
+        "syslinux-efi",
+        "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi",
+        "syslinux.efi for UEFI scenarios",
+    ),
     Requirement("dnsmasq", "/usr/sbin/dnsmasq", "dnsmasq as the reference proxy and router"),
     Requirement("busybox-static", "/bin/busybox", "udhcpc tests and the test guest's initramfs"),
     Requirement("isc-dhcp-client", "/sbin/dhclient", "router tests with ISC dhclient"),

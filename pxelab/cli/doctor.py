@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"installed: {' '.join(names)}; all present")
         return 0
     print(f"missing {len(names)}: {' '.join(names)}")
-    print("to install: " + shlex.join(doctor.apt_command(names)) + "  (as root, after apt-get update)")
+    print(f"to install (as root, after apt-get update): {shlex.join(doctor.apt_command(names))}")
     print("features off until then:")
     for r in lacking:
         print(f"  - {r.feature}")

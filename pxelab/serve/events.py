@@ -49,7 +49,7 @@ class EventLog:
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """Every event in a JSON-lines file, in order; a torn last line (writer still running) is skipped."""
+    """Every event in a JSON-lines file, in order, skipping a torn last line."""
     out: list[dict[str, Any]] = []
     p = Path(path)
     if not p.exists():
