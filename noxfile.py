@@ -41,6 +41,26 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def lab(session: nox.Session) -> None:
+    """The built-in scenarios, with the report in report/ (`nox -s lab -- scenarios/seed-tinycore`)."""
+    _setup(session)
+    if IS_ROOT:
+        session.run("python", "-m", "pxelab.lab.guest")
+    targets = session.posargs or ["scenarios/"]
+    session.run("pxelab", "lab", *targets, "--report", "report")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The long form of the decoder fuzzing (the test run holds a short one)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "tests", "-m", "not root and not qemu", "-k", "fuzz",
+        "--hypothesis-profile", "fuzz", *session.posargs,
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[lint]")
     session.run("ruff", "check", "pxelab", "tests", "benchmarks", "noxfile.py")
