@@ -42,7 +42,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lab(session: nox.Session) -> None:
-    """The built-in scenarios, with the report in report/ (`nox -s lab -- scenarios/seed-tinycore`)."""
+    """The built-in scenarios, report in report/ (`nox -s lab -- scenarios/seed-tinycore`)."""
     _setup(session)
     if IS_ROOT:
         session.run("python", "-m", "pxelab.lab.guest")

@@ -11,6 +11,17 @@ import os
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No per-example deadline: CI shares two cores with QEMU guests, and a slow example is not a bug.
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+# `nox -s fuzz`: the long form of the decoder fuzzing.
+settings.register_profile(
+    "fuzz", deadline=None, max_examples=100_000, suppress_health_check=list(HealthCheck)
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 IS_ROOT = os.geteuid() == 0
 
