@@ -1,0 +1,132 @@
+"""PXELINUX's config search order, checked against the seed's dnsmasq log."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pxelab.boot.pxelinux import config_search, path_prefix, uuid_name
+
+SEED = Path("/work/shared/seed/tinycore-proxydhcp.txt")
+WYSE_MAC = "00:80:64:71:ab:0a"
+WYSE_IP = "192.168.10.21"
+WYSE_UUID = "597c5400-922f-11db-9fff-008064667faa"
+
+# The seed's TFTP log (tftp-root=/home/tftpboot), as the seed page prints it.
+SEED_LOG_NAMES = [
+    "pxelinux.cfg/597c5400-922f-11db-9fff-008064667faa",
+    "pxelinux.cfg/01-00-80-64-71-ab-0a",
+    "pxelinux.cfg/C0A80A15",
+    "pxelinux.cfg/C0A80A1",
+    "pxelinux.cfg/C0A80A",
+    "pxelinux.cfg/C0A80",
+    "pxelinux.cfg/C0A8",
+    "pxelinux.cfg/C0A",
+    "pxelinux.cfg/C0",
+    "pxelinux.cfg/C",
+    "pxelinux.cfg/default",
+]
+
+
+def test_seed_wyse_tries_the_seeds_eleven_names_in_order() -> None:
+    assert config_search(WYSE_MAC, WYSE_IP, WYSE_UUID) == SEED_LOG_NAMES
+
+
+def test_seed_log_itself_matches_when_available() -> None:
+    if not SEED.exists():
+        pytest.skip("seed text not on this machine")
+    logged = re.findall(r"dnsmasq-tftp: (?:file|sent) /home/tftpboot/(\S+)", SEED.read_text())
+    assert config_search(WYSE_MAC, WYSE_IP, WYSE_UUID) == logged
+
+
+def test_uuid_as_option_97_payload_and_bytes() -> None:
+    raw = bytes.fromhex(WYSE_UUID.replace("-", ""))
+    assert config_search(WYSE_MAC, WYSE_IP, raw) == SEED_LOG_NAMES
+    assert config_search(WYSE_MAC, WYSE_IP, b"\x00" + raw) == SEED_LOG_NAMES
+    # option 97 with a type other than 0 is ignored by PXELINUX
+    assert config_search(WYSE_MAC, WYSE_IP, b"\x01" + raw) == SEED_LOG_NAMES[1:]
+
+
+def test_uuid_bytes_are_never_swapped() -> None:
+    # QEMU -uuid 597c5400-... reaches PXELINUX as the SMBIOS bytes 00547c59-2f92-db11-...
+    # (REFERENCE.md); PXELINUX prints the bytes it got in order.
+    smbios = bytes.fromhex("00547c592f92db119fff008064667faa")
+    assert uuid_name(smbios) == "00547c59-2f92-db11-9fff-008064667faa"
+
+
+@pytest.mark.parametrize("uuid", [None, "00000000-0000-0000-0000-000000000000", b"\xff" * 16])
+def test_missing_zero_or_ff_uuid_is_skipped(uuid: object) -> None:
+    assert config_search(WYSE_MAC, WYSE_IP, uuid) == SEED_LOG_NAMES[1:]  # type: ignore[arg-type]
+
+
+def test_uuid_validity_is_the_version_byte() -> None:
+    # syslinux checks byte 6 only: 0x10..0xef is valid whatever the rest holds.
+    version_only = "00000000-0000-1000-0000-000000000000"
+    assert uuid_name(version_only) == version_only
+    assert uuid_name("ffffffff-ffff-0fff-ffff-ffffffffffff") is None
+    assert uuid_name("ffffffff-ffff-f0ff-ffff-ffffffffffff") is None
+    assert uuid_name("597C5400-922F-11DB-9FFF-008064667FAA") == WYSE_UUID
+
+
+def test_ip_shortened_to_one_digit() -> None:
+    names = config_search("52:54:00:12:34:56", "10.0.2.15", None)
+    assert names == [
+        "pxelinux.cfg/01-52-54-00-12-34-56",
+        "pxelinux.cfg/0A00020F",
+        "pxelinux.cfg/0A00020",
+        "pxelinux.cfg/0A0002",
+        "pxelinux.cfg/0A000",
+        "pxelinux.cfg/0A00",
+        "pxelinux.cfg/0A0",
+        "pxelinux.cfg/0A",
+        "pxelinux.cfg/0",
+        "pxelinux.cfg/default",
+    ]
+
+
+def test_option_209_is_tried_first_then_the_guesses() -> None:
+    names = config_search(WYSE_MAC, WYSE_IP, WYSE_UUID, option209="menus/wyse.cfg")
+    assert names == ["menus/wyse.cfg", *SEED_LOG_NAMES]
+    # "::" makes it absolute from the TFTP root, like the prefix
+    names = config_search(WYSE_MAC, WYSE_IP, None, option209="::cfg/x", boot_file="boot/pxelinux.0")
+    assert names[0] == "cfg/x"
+    assert names[1] == "boot/pxelinux.cfg/01-00-80-64-71-ab-0a"
+
+
+def test_option_210_sets_the_prefix() -> None:
+    names = config_search(WYSE_MAC, WYSE_IP, None, option210_prefix="wyse/")
+    assert names[0] == "wyse/pxelinux.cfg/01-00-80-64-71-ab-0a"
+    assert names[-1] == "wyse/pxelinux.cfg/default"
+    names = config_search(WYSE_MAC, WYSE_IP, None, option209="a.cfg", option210_prefix="p/")
+    assert names[:2] == ["p/a.cfg", "p/pxelinux.cfg/01-00-80-64-71-ab-0a"]
+    # option 210 wins over the boot file's directory
+    names = config_search(WYSE_MAC, WYSE_IP, None, boot_file="x/pxelinux.0", option210_prefix="")
+    assert names[-1] == "pxelinux.cfg/default"
+
+
+@pytest.mark.parametrize(
+    ("boot_file", "prefix"),
+    [
+        ("pxelinux.0", ""),
+        ("boot/x86/pxelinux.0", "boot/x86/"),
+        ("/tftpboot/pxelinux.0", "/tftpboot/"),
+        ("efi64/syslinux.efi", "efi64/"),
+        # get_prefix stops at anything but [0-9A-Za-z.-]: '_' is a delimiter too
+        ("boot/my_pxelinux.0", "boot/my_"),
+        ("BOOT/PXELINUX.0", "BOOT/"),
+    ],
+)
+def test_prefix_from_boot_file(boot_file: str, prefix: str) -> None:
+    assert path_prefix(boot_file) == prefix
+    assert config_search(WYSE_MAC, WYSE_IP, None, boot_file=boot_file)[-1] == (
+        prefix + "pxelinux.cfg/default"
+    )
+
+
+def test_mac_forms_are_equivalent() -> None:
+    for mac in ("00-80-64-71-AB-0A", "00806471ab0a", bytes.fromhex("00806471ab0a")):
+        assert config_search(mac, WYSE_IP, WYSE_UUID) == SEED_LOG_NAMES
+    with pytest.raises(ValueError):
+        config_search("zz:80", WYSE_IP, None)
