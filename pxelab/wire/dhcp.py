@@ -1,0 +1,619 @@
+"""DHCP/BOOTP messages (RFC 2131/2132, RFC 3396 long options, option overload). Pure.
+
+    from pxelab.wire import dhcp, pxe
+
+    msg = dhcp.decode(data)                 # -> DhcpMessage; malformed input -> WireError
+    msg.op, msg.htype, msg.hlen, msg.hops, msg.xid, msg.secs, msg.flags, msg.broadcast
+    msg.ciaddr, msg.yiaddr, msg.siaddr, msg.giaddr      # ipaddress.IPv4Address
+    msg.chaddr                              # 16 bytes;  msg.mac -> '00:80:64:71:ab:0a'
+    msg.sname, msg.file                     # header bytes, trailing NULs stripped
+    msg.file_name, msg.server_name          # the same as str, up to the first NUL
+    msg.message_type                        # dhcp.MessageType.DISCOVER ... or None
+    msg.options                             # ordered: options that came in file/sname
+                                            # (overload) and RFC 3396 pieces already merged
+    55 in msg.options                       # True
+    msg.options.get(55)                     # [1, 3, 6, ...]   typed (see options.TABLE)
+    msg.options.get(54)                     # IPv4Address('192.168.10.20')
+    msg.options.get(60)                     # pxe.VendorClass(prefix='PXEClient', arch=0, ...)
+    msg.options.get(97)                     # pxe.ClientUuid; get(93) -> [0]; get(77) -> UserClass
+    msg.options.raw(43)                     # b'\\x06\\x01\\x03...' (bytes as sent) or None
+    msg.pxe_options()                       # pxe.PxeOptions of option 43 if the vendor class
+                                            # is a PXE one (prefixes=...), else None
+    msg.options.set(67, "pxelinux.0")       # typed value or raw bytes; keeps the option's place
+    msg.options.remove(43)
+    for code in msg.options: ...            # codes in order; .items() -> (code, raw bytes)
+    msg.overload                            # 0..3: where the decoded packet carried options
+
+    offer = dhcp.reply_to(msg, dhcp.MessageType.OFFER, server_id="192.168.10.20")
+    offer.file = b"pxelinux.0"
+    offer.options.set(60, "PXEClient")
+    data = offer.encode()                   # padded to 300 bytes (BOOTP minimum)
+    data = offer.encode(allow_overload=False, max_size=1472)
+
+    dhcp.DhcpMessage(op=1, xid=0x1234, mac="00:80:64:71:ab:0a",
+                     message_type=dhcp.MessageType.DISCOVER, options=[(93, [0]), (60, "PXEClient")])
+
+encode(): options longer than 255 bytes are split (RFC 3396); when the options do not fit in
+`max_size` (default 576, the size every client accepts), and `allow_overload` is true, they
+continue in the `file` then `sname` header fields (option 52), moving a file name or server
+name there into options 67/66 if that space is needed (dnsmasq's behaviour; its
+`dhcp-no-override` is allow_overload=False). If they still do not fit: EncodeError.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pxelab.wire import pxe
+from pxelab.wire.errors import EncodeError, TruncatedError, WireError
+from pxelab.wire.options import (
+    TABLE,
+    ClientId,
+    MessageType,
+    Opt,
+    decode_value,
+    describe,
+    encode_value,
+    format_mac,
+    mac_bytes,
+)
+
+IPv4 = ipaddress.IPv4Address
+
+MAGIC_COOKIE = b"\x63\x82\x53\x63"
+HEADER_SIZE = 236  # fixed BOOTP header, before the magic cookie
+OPTIONS_OFFSET = HEADER_SIZE + 4
+SNAME_OFFSET, SNAME_SIZE = 44, 64
+FILE_OFFSET, FILE_SIZE = 108, 128
+BOOTREQUEST, BOOTREPLY = 1, 2
+BROADCAST_FLAG = 0x8000
+MIN_SIZE = 300  # RFC 1542: relay agents and old clients want at least a BOOTP-sized message
+DEFAULT_MAX_SIZE = 576  # RFC 2131: every client accepts this much
+
+OVERLOAD_FILE, OVERLOAD_SNAME = 1, 2
+
+__all__ = [
+    "BOOTREPLY",
+    "BOOTREQUEST",
+    "ClientId",
+    "DhcpMessage",
+    "MessageType",
+    "Opt",
+    "Options",
+    "decode",
+    "reply_to",
+]
+
+
+class Options:
+    """Ordered DHCP options: code -> raw bytes (RFC 3396 pieces joined), typed on access.
+
+    Typed access raises WireError (naming the option and its byte offset in the packet)
+    when the bytes do not fit the option's type; raw() never does.
+    """
+
+    __slots__ = ("_items", "_offsets")
+
+    def __init__(self, items: Iterable[tuple[int, Any]] | None = None) -> None:
+        self._items: dict[int, bytes] = {}
+        self._offsets: dict[int, int] = {}
+        for code, value in items or ():
+            self.set(code, value)
+
+    # -- reading
+    def __contains__(self, code: object) -> bool:
+        return code in self._items
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, code: int) -> Any:
+        if code not in self._items:
+            raise KeyError(code)
+        return self.get(code)
+
+    def items(self) -> list[tuple[int, bytes]]:
+        return list(self._items.items())
+
+    def raw(self, code: int) -> bytes | None:
+        return self._items.get(code)
+
+    def get(self, code: int, default: Any = None) -> Any:
+        raw = self._items.get(code)
+        if raw is None:
+            return default
+        return decode_value(code, raw, self._offsets.get(code, 0))
+
+    def offset(self, code: int) -> int | None:
+        """Byte offset in the decoded packet where the option's first piece began."""
+        return self._offsets.get(code)
+
+    def problems(self) -> list[WireError]:
+        """The typed-decoding errors of every option (empty when all are well formed)."""
+        out = []
+        for code in self._items:
+            try:
+                self.get(code)
+            except WireError as exc:
+                out.append(exc)
+        return out
+
+    # -- writing
+    def set(self, code: int, value: Any) -> None:
+        """Set an option from a typed value or bytes; an existing option keeps its place."""
+        if not isinstance(code, int) or not 1 <= code <= 254:
+            raise EncodeError(f"option code {code!r} out of range 1..254")
+        if value is None:
+            self.remove(code)
+            return
+        self._items[code] = encode_value(code, value)
+        self._offsets.pop(code, None)
+
+    def __setitem__(self, code: int, value: Any) -> None:
+        self.set(code, value)
+
+    def remove(self, code: int) -> None:
+        self._items.pop(code, None)
+        self._offsets.pop(code, None)
+
+    __delitem__ = remove
+
+    def move_to_front(self, code: int) -> None:
+        if code in self._items:
+            self._items = {code: self._items[code], **self._items}
+
+    def copy(self) -> Options:
+        new = Options()
+        new._items = dict(self._items)
+        new._offsets = dict(self._offsets)
+        return new
+
+    def _append_raw(self, code: int, raw: bytes, offset: int) -> None:
+        if code in self._items:
+            self._items[code] += raw  # RFC 3396: pieces of one option are concatenated
+        else:
+            self._items[code] = raw
+            self._offsets[code] = offset
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Options):
+            return NotImplemented
+        return list(self._items.items()) == list(other._items.items())
+
+    def __repr__(self) -> str:
+        parts = []
+        for code, raw in self._items.items():
+            try:
+                val: Any = self.get(code)
+            except WireError:
+                val = raw
+            parts.append(f"{code}={val!r}")
+        return f"Options({', '.join(parts)})"
+
+
+def _ip(value: Any, what: str) -> IPv4:
+    try:
+        return IPv4(value)
+    except (ValueError, TypeError) as exc:
+        raise EncodeError(f"{what}: {value!r} is not an IPv4 address") from exc
+
+
+class DhcpMessage:
+    """A BOOTP/DHCP message. Every header field is an attribute; options in `options`."""
+
+    def __init__(
+        self,
+        *,
+        op: int = BOOTREQUEST,
+        htype: int = 1,
+        hlen: int = 6,
+        hops: int = 0,
+        xid: int = 0,
+        secs: int = 0,
+        flags: int = 0,
+        ciaddr: Any = "0.0.0.0",
+        yiaddr: Any = "0.0.0.0",
+        siaddr: Any = "0.0.0.0",
+        giaddr: Any = "0.0.0.0",
+        chaddr: bytes = b"",
+        mac: str | bytes | None = None,
+        sname: bytes | str = b"",
+        file: bytes | str = b"",
+        options: Options | Iterable[tuple[int, Any]] | None = None,
+        message_type: int | None = None,
+        cookie: bool = True,
+        vendor_area: bytes = b"",
+        overload: int = 0,
+    ) -> None:
+        self.op = op
+        self.htype = htype
+        self.hlen = hlen
+        self.hops = hops
+        self.xid = xid
+        self.secs = secs
+        self.flags = flags
+        self.ciaddr = _ip(ciaddr, "ciaddr")
+        self.yiaddr = _ip(yiaddr, "yiaddr")
+        self.siaddr = _ip(siaddr, "siaddr")
+        self.giaddr = _ip(giaddr, "giaddr")
+        if mac is not None:
+            chaddr = mac_bytes(mac)
+            self.hlen = len(chaddr)
+        if len(chaddr) > 16:
+            raise EncodeError(f"chaddr: {len(chaddr)} bytes, at most 16 fit")
+        self.chaddr = bytes(chaddr).ljust(16, b"\x00")
+        self.sname = sname.encode() if isinstance(sname, str) else bytes(sname).rstrip(b"\x00")
+        self.file = file.encode() if isinstance(file, str) else bytes(file).rstrip(b"\x00")
+        self.options = options if isinstance(options, Options) else Options(options)
+        if message_type is not None:
+            self.options.set(Opt.MESSAGE_TYPE, int(message_type))
+            self.options.move_to_front(Opt.MESSAGE_TYPE)
+        # A message without the magic cookie is plain BOOTP: its 64-byte vendor area is kept.
+        self.cookie = cookie
+        self.vendor_area = vendor_area
+        # Where the decoded packet carried options (1 file, 2 sname, 3 both); informative only.
+        self.overload = overload
+
+    # -- convenience views
+    @property
+    def broadcast(self) -> bool:
+        return bool(self.flags & BROADCAST_FLAG)
+
+    @broadcast.setter
+    def broadcast(self, value: bool) -> None:
+        self.flags = (self.flags | BROADCAST_FLAG) if value else (self.flags & ~BROADCAST_FLAG)
+
+    @property
+    def mac(self) -> str:
+        return format_mac(self.chaddr[: min(self.hlen, 16)])
+
+    @property
+    def file_name(self) -> str:
+        return pxe.text_of(self.file.split(b"\x00", 1)[0])
+
+    @file_name.setter
+    def file_name(self, value: str) -> None:
+        self.file = pxe.bytes_of(value)
+
+    @property
+    def server_name(self) -> str:
+        return pxe.text_of(self.sname.split(b"\x00", 1)[0])
+
+    @server_name.setter
+    def server_name(self, value: str) -> None:
+        self.sname = pxe.bytes_of(value)
+
+    @property
+    def message_type(self) -> int | None:
+        raw = self.options.raw(Opt.MESSAGE_TYPE)
+        if raw is None or len(raw) != 1:
+            return None
+        try:
+            return MessageType(raw[0])
+        except ValueError:
+            return raw[0]
+
+    @message_type.setter
+    def message_type(self, value: int | None) -> None:
+        self.options.set(Opt.MESSAGE_TYPE, None if value is None else int(value))
+
+    @property
+    def is_dhcp(self) -> bool:
+        return self.cookie and Opt.MESSAGE_TYPE in self.options
+
+    @property
+    def vendor_class(self) -> pxe.VendorClass | None:
+        raw = self.options.raw(Opt.VENDOR_CLASS)
+        return None if raw is None else pxe.VendorClass.parse(raw)
+
+    def is_pxe(self, prefixes: Iterable[str] = ("PXEClient",)) -> bool:
+        vc = self.vendor_class
+        return vc is not None and vc.is_pxe(prefixes)
+
+    def pxe_options(self, prefixes: Iterable[str] = ("PXEClient",)) -> pxe.PxeOptions | None:
+        """Option 43 as PXE sub-options, when present and the vendor class is a PXE one."""
+        raw = self.options.raw(Opt.VENDOR_SPECIFIC)
+        if raw is None or not self.is_pxe(prefixes):
+            return None
+        return pxe.PxeOptions.decode(raw, self.options.offset(Opt.VENDOR_SPECIFIC) or 0)
+
+    def set_pxe_options(self, opts: pxe.PxeOptions | None) -> None:
+        self.options.set(Opt.VENDOR_SPECIFIC, None if opts is None else opts.encode())
+
+    # -- comparison
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.op, self.htype, self.hlen, self.hops, self.xid, self.secs, self.flags,
+            self.ciaddr, self.yiaddr, self.siaddr, self.giaddr, self.chaddr,
+            self.sname, self.file, self.options, self.cookie,
+            self.vendor_area if not self.cookie else b"",
+        )  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DhcpMessage):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __repr__(self) -> str:
+        mt = self.message_type
+        name = mt.name if isinstance(mt, MessageType) else mt
+        return (
+            f"DhcpMessage(op={self.op}, type={name}, xid={self.xid:#010x}, mac={self.mac}, "
+            f"ciaddr={self.ciaddr}, yiaddr={self.yiaddr}, siaddr={self.siaddr}, "
+            f"giaddr={self.giaddr}, flags={self.flags:#06x}, sname={self.sname!r}, "
+            f"file={self.file!r}, options={self.options!r})"
+        )
+
+    def copy(self) -> DhcpMessage:
+        new = DhcpMessage.__new__(DhcpMessage)
+        new.__dict__.update(self.__dict__)
+        new.options = self.options.copy()
+        return new
+
+    # -- encoding
+    def encode(
+        self,
+        *,
+        allow_overload: bool = True,
+        min_size: int = MIN_SIZE,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+    ) -> bytes:
+        """Bytes on the wire. max_size=None: no limit (never overload)."""
+        sname, file = self.sname, self.file
+        for what, value, size in (("sname", sname, SNAME_SIZE), ("file", file, FILE_SIZE)):
+            if len(value) > size:
+                raise EncodeError(f"{what}: {len(value)} bytes, the header field holds {size}")
+        if not self.cookie:
+            if len(self.vendor_area) > 64:
+                raise EncodeError(f"BOOTP vendor area: {len(self.vendor_area)} bytes, max 64")
+            body = self._header(sname, file) + self.vendor_area.ljust(64, b"\x00")
+            return body.ljust(min_size, b"\x00")
+
+        items = self.options.items()
+        for code, _ in items:
+            if code == Opt.OVERLOAD:
+                raise EncodeError("option 52 (overload) is computed by encode(); remove it")
+        flat = _tlvs(items)
+        room = None if max_size is None else max_size - OPTIONS_OFFSET - 1
+        if room is not None and room < 0:
+            raise EncodeError(f"max_size {max_size} is smaller than the DHCP header")
+        if room is None or len(flat) <= room:
+            opts_area = flat + b"\xff"
+        else:
+            if not allow_overload:
+                raise EncodeError(
+                    f"options need {len(flat) + 1} bytes, {room + 1} fit in max_size {max_size} "
+                    "and overload is off"
+                )
+            opts_area, file, sname, _flag = _overload(items, room, file, sname)
+        hdr = self._header(sname, file)
+        data = hdr + MAGIC_COOKIE + opts_area
+        return data.ljust(min_size, b"\x00")
+
+    def _header(self, sname: bytes, file: bytes) -> bytes:
+        try:
+            return (
+                bytes((self.op, self.htype, self.hlen, self.hops))
+                + self.xid.to_bytes(4, "big")
+                + self.secs.to_bytes(2, "big")
+                + self.flags.to_bytes(2, "big")
+                + self.ciaddr.packed
+                + self.yiaddr.packed
+                + self.siaddr.packed
+                + self.giaddr.packed
+                + self.chaddr.ljust(16, b"\x00")
+                + sname.ljust(SNAME_SIZE, b"\x00")
+                + file.ljust(FILE_SIZE, b"\x00")
+            )
+        except (ValueError, OverflowError) as exc:
+            raise EncodeError(f"header field out of range: {exc}") from exc
+
+
+def _tlvs(items: Iterable[tuple[int, bytes]]) -> bytes:
+    """Options as TLVs; values over 255 bytes become several TLVs of one code (RFC 3396)."""
+    out = bytearray()
+    for code, raw in items:
+        if not raw:
+            out += bytes((code, 0))
+        for i in range(0, len(raw), 255):
+            piece = raw[i : i + 255]
+            out += bytes((code, len(piece))) + piece
+    return bytes(out)
+
+
+def _overload(
+    items: list[tuple[int, bytes]], room: int, file: bytes, sname: bytes
+) -> tuple[bytes, bytes, bytes, int]:
+    """Spread options over the options field, then file, then sname (RFC 2131 4.1, RFC 3396).
+
+    Order is kept (so decoding joins the pieces back in order). An option that does not fit
+    whole in the space left starts in the next field if it fits there whole, else it is split.
+    """
+    items = list(items)
+    moved_file = moved_sname = False
+    if file and not any(c == Opt.BOOTFILE_NAME for c, _ in items):
+        moved_file = True
+    if sname and not any(c == Opt.TFTP_SERVER_NAME for c, _ in items):
+        moved_sname = True
+
+    def attempt(use_file: bool, use_sname: bool) -> list[bytearray] | None:
+        todo = list(items)
+        if use_file and file:
+            todo.append((int(Opt.BOOTFILE_NAME), file))
+        if use_sname and sname:
+            todo.append((int(Opt.TFTP_SERVER_NAME), sname))
+        caps = [room - 3]  # option 52 takes 3 bytes of the options field
+        if use_file:
+            caps.append(FILE_SIZE - 1)
+        if use_sname:
+            caps.append(SNAME_SIZE - 1)
+        if caps[0] < 0:
+            return None
+        areas = [bytearray() for _ in caps]
+        a = 0
+        for code, raw in todo:
+            rest = raw
+            first = True
+            while first or rest:
+                chunk = rest[:255]
+                left = caps[a] - len(areas[a])
+                if 2 + len(chunk) > left:
+                    nxt = a + 1 < len(caps)
+                    if nxt and (2 + len(chunk) <= caps[a + 1] or left < 3):
+                        a += 1  # starts whole in the next field
+                        continue
+                    if left < 3:
+                        return None
+                    chunk = chunk[: left - 2]  # RFC 3396 split across fields
+                areas[a] += bytes((code, len(chunk))) + chunk
+                rest = rest[len(chunk) :]
+                first = False
+        return areas
+
+    # Prefer using only the empty header fields; move the file/sname names out only if needed.
+    plans = []
+    for use_file in (False, True):
+        for use_sname in (False, True):
+            if not (use_file or use_sname):
+                continue
+            if (use_file and file and not moved_file) or (use_sname and sname and not moved_sname):
+                continue
+            cost = (bool(use_file and file), bool(use_sname and sname), use_sname, use_file)
+            plans.append((cost, use_file, use_sname))
+    for _, use_file, use_sname in sorted(plans):
+        areas = attempt(use_file, use_sname)
+        if areas is None:
+            continue
+        flag = (OVERLOAD_FILE if use_file else 0) | (OVERLOAD_SNAME if use_sname else 0)
+        opts = bytes((Opt.OVERLOAD, 1, flag)) + bytes(areas[0]) + b"\xff"
+        i = 1
+        new_file, new_sname = file, sname
+        if use_file:
+            new_file = (bytes(areas[i]) + b"\xff").ljust(FILE_SIZE, b"\x00")
+            i += 1
+        if use_sname:
+            new_sname = (bytes(areas[i]) + b"\xff").ljust(SNAME_SIZE, b"\x00")
+        return opts, new_file, new_sname, flag
+    total = len(_tlvs(items)) + 1
+    raise EncodeError(
+        f"options need {total} bytes: more than fit in the options field ({room + 1}), "
+        "file and sname together"
+    )
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def _parse_options(data: bytes, start: int, end: int, into: Options, where: str) -> None:
+    pos = start
+    while pos < end:
+        code = data[pos]
+        if code == 0:
+            pos += 1
+            continue
+        if code == 255:
+            return
+        if pos + 1 >= end:
+            raise TruncatedError(f"{describe(code)} in {where}: length byte missing", pos)
+        length = data[pos + 1]
+        if pos + 2 + length > end:
+            raise TruncatedError(
+                f"{describe(code)} in {where}: length {length} but {end - pos - 2} bytes left",
+                pos + 1,
+            )
+        into._append_raw(code, data[pos + 2 : pos + 2 + length], pos)
+        pos += 2 + length
+
+
+def decode(data: bytes) -> DhcpMessage:
+    """Decode a BOOTP/DHCP message; raises only WireError (and subclasses)."""
+    try:
+        return _decode(bytes(data))
+    except WireError:
+        raise
+    except Exception as exc:  # a bug here must still not escape as anything else
+        raise WireError(f"undecodable DHCP message: {type(exc).__name__}: {exc}") from exc
+
+
+def _decode(data: bytes) -> DhcpMessage:
+    n = len(data)
+    if n < HEADER_SIZE:
+        raise TruncatedError(f"DHCP message of {n} bytes, the BOOTP header needs {HEADER_SIZE}", n)
+    msg = DhcpMessage.__new__(DhcpMessage)
+    msg.op, msg.htype, msg.hlen, msg.hops = data[0], data[1], data[2], data[3]
+    msg.xid = int.from_bytes(data[4:8], "big")
+    msg.secs = int.from_bytes(data[8:10], "big")
+    msg.flags = int.from_bytes(data[10:12], "big")
+    msg.ciaddr, msg.yiaddr = IPv4(data[12:16]), IPv4(data[16:20])
+    msg.siaddr, msg.giaddr = IPv4(data[20:24]), IPv4(data[24:28])
+    msg.chaddr = data[28:44]
+    sname_raw = data[SNAME_OFFSET : SNAME_OFFSET + SNAME_SIZE]
+    file_raw = data[FILE_OFFSET : FILE_OFFSET + FILE_SIZE]
+    msg.options = Options()
+    msg.overload = 0
+    msg.vendor_area = b""
+    if data[HEADER_SIZE:OPTIONS_OFFSET] != MAGIC_COOKIE:
+        if n >= OPTIONS_OFFSET or data[HEADER_SIZE:] != MAGIC_COOKIE[: n - HEADER_SIZE]:
+            # Plain BOOTP (RFC 951): no options, keep the vendor area as it came.
+            msg.cookie = False
+            msg.vendor_area = data[HEADER_SIZE : HEADER_SIZE + 64].rstrip(b"\x00")
+            msg.sname, msg.file = sname_raw.rstrip(b"\x00"), file_raw.rstrip(b"\x00")
+            return msg
+        raise TruncatedError("DHCP magic cookie cut short", n)
+    msg.cookie = True
+    _parse_options(data, OPTIONS_OFFSET, n, msg.options, "options field")
+    overload = 0
+    raw52 = msg.options.raw(Opt.OVERLOAD)
+    if raw52 is not None:
+        off = msg.options.offset(Opt.OVERLOAD) or OPTIONS_OFFSET
+        overload = int(decode_value(Opt.OVERLOAD, raw52, off))  # type: ignore[call-overload]
+        msg.options.remove(Opt.OVERLOAD)
+        # RFC 3396: the options field first, then file, then sname.
+        if overload & OVERLOAD_FILE:
+            _parse_options(data, FILE_OFFSET, FILE_OFFSET + FILE_SIZE, msg.options, "file field")
+        if overload & OVERLOAD_SNAME:
+            _parse_options(
+                data, SNAME_OFFSET, SNAME_OFFSET + SNAME_SIZE, msg.options, "sname field"
+            )
+        # Option 52 inside file/sname means nothing (RFC 2131): drop it.
+        msg.options.remove(Opt.OVERLOAD)
+    msg.overload = overload
+    msg.sname = b"" if overload & OVERLOAD_SNAME else sname_raw.rstrip(b"\x00")
+    msg.file = b"" if overload & OVERLOAD_FILE else file_raw.rstrip(b"\x00")
+    return msg
+
+
+def reply_to(
+    request: DhcpMessage,
+    message_type: int | None = None,
+    *,
+    server_id: Any = None,
+    yiaddr: Any = "0.0.0.0",
+    siaddr: Any = "0.0.0.0",
+) -> DhcpMessage:
+    """A reply skeleton per RFC 2131 table 3: xid, flags, giaddr, chaddr, htype/hlen copied;
+    ciaddr copied for INFORM/ACK-to-INFORM use by the caller if needed."""
+    reply = DhcpMessage(
+        op=BOOTREPLY,
+        htype=request.htype,
+        hlen=request.hlen,
+        xid=request.xid,
+        flags=request.flags,
+        giaddr=request.giaddr,
+        chaddr=request.chaddr,
+        yiaddr=yiaddr,
+        siaddr=siaddr,
+        message_type=message_type,
+    )
+    if server_id is not None:
+        reply.options.set(Opt.SERVER_ID, server_id)
+    return reply
+
+
+def option_names() -> dict[int, str]:
+    return {code: name for code, (name, _) in TABLE.items()}
