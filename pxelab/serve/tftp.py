@@ -1,0 +1,626 @@
+"""The TFTP server (RFC 1350, 2347, 2348, 2349, 7440) on asyncio.
+
+Embeddable: `TftpServer` runs in the caller's event loop (no loop creation, no signal handling),
+so `pxelab serve` can run it beside the proxyDHCP service. Sockets are plain non-blocking
+sockets watched with `loop.add_reader`: per packet the hot path is one recv, one pread and one
+send, with no per-packet futures or timers (each transfer has one timer, re-armed lazily).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pxelab.serve.events import EventLog
+from pxelab.serve.tftp_paths import DEFAULT_MAX_NAME, Refused, Root
+from pxelab.wire import tftp as w
+from pxelab.wire.errors import WireError
+
+log = logging.getLogger("pxelab.tftp")
+
+_IP_MTU = getattr(socket, "IP_MTU", 14)
+_DATA_HDR = struct.Struct(">HH")
+_ACK_OP, _ERR_OP = 4, 5
+
+
+@dataclass
+class TftpSettings:
+    root: str | os.PathLike[str]
+    listen: str = "0.0.0.0"
+    port: int = 69
+    max_blksize: int = w.BLKSIZE_MAX
+    mtu: int | None = None  # known link MTU; blksize is clamped to mtu - 32
+    interface: str | None = None  # its MTU is read from sysfs when `mtu` is not given
+    single_port: bool = False
+    max_transfers: int = 256
+    timeout: float = 1.0  # retransmission timeout when the client does not negotiate one
+    retries: int = 5
+    max_windowsize: int = 64
+    upload_dir: str | os.PathLike[str] | None = None
+    no_blocksize: bool = False  # dnsmasq's tftp-no-blocksize
+    max_name: int = DEFAULT_MAX_NAME
+
+
+def _interface_mtu(name: str) -> int | None:
+    try:
+        return int(Path(f"/sys/class/net/{name}/mtu").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class _Transfer:
+    """State shared by reads and writes: client address, socket, retransmission timer."""
+
+    def __init__(self, server: TftpServer, addr: tuple[str, int], sock: socket.socket,
+                 own_sock: bool, file: str, path: str, neg: w.Negotiated) -> None:
+        self.server = server
+        self.loop = server._loop
+        self.addr = addr
+        self.sock = sock
+        self.own_sock = own_sock
+        self.file = file
+        self.path = path
+        self.neg = neg
+        self.blksize = neg.blksize
+        self.windowsize = neg.windowsize
+        self.timeout = float(neg.timeout) if neg.timeout else server.settings.timeout
+        self.retries = 0
+        self.started = self.loop.time()
+        self.sent_at = self.started
+        self.bytes = 0
+        self.done = False
+        self.progressed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self.send = sock.send if own_sock else self._sendto
+        if own_sock:
+            self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _sendto(self, data: bytes) -> int:
+        return self.sock.sendto(data, self.addr)
+
+    def arm(self) -> None:
+        self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
+
+    def _tick(self) -> None:
+        if self.done:
+            return
+        now = self.loop.time()
+        due = self.sent_at + self.timeout
+        if now < due:
+            self._timer = self.loop.call_at(due, self._tick)
+            return
+        self.retries += 1
+        if self.retries > self.server.settings.retries:
+            self.expired()
+            return
+        self.retransmit()
+        self.sent_at = self.loop.time()
+        self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
+
+    def _readable(self) -> None:
+        try:
+            pkt = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            # ICMP port unreachable: the client has gone away.
+            self.client_gone()
+            return
+        self.packet(pkt)
+
+    def safe_send(self, data: bytes) -> None:
+        try:
+            self.send(data)
+        except (BlockingIOError, InterruptedError):
+            pass  # the retransmission timer covers a full socket buffer
+        except OSError:
+            self.client_gone()
+
+    def error_packet(self, pkt: bytes) -> None:
+        try:
+            err = w.decode(pkt)
+        except WireError as exc:
+            log.debug("bad packet from %s: %s", self.addr[0], exc)
+            return
+        if isinstance(err, w.Error):
+            self.client_error(err)
+
+    def client_error(self, err: w.Error) -> None:
+        if err.code == w.ERR_OPTION and not self.progressed:
+            # EDK2 asks for tsize this way, aborts, and asks again: routine, not an incident.
+            log.debug("%s aborted after OACK for %s (probe)", self.addr[0], self.path)
+        else:
+            log.info("error %d %s received from %s", err.code, err.message, self.addr[0])
+        self.finish("aborted", error=err.code)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.own_sock:
+            try:
+                self.loop.remove_reader(self.sock.fileno())
+            except (ValueError, OSError):
+                pass
+            self.sock.close()
+
+    def finish(self, outcome: str, **extra: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.close()
+        self.release()
+        self.server._finished(self, outcome, extra)
+
+    # Overridden by the concrete transfers.
+    def packet(self, pkt: bytes) -> None: ...
+    def retransmit(self) -> None: ...
+    def expired(self) -> None: ...
+    def client_gone(self) -> None: ...
+    def release(self) -> None: ...
+
+
+class _Read(_Transfer):
+    """Sends a file. Block 0 is the OACK (when there is one); blocks 1..last carry the data."""
+
+    def __init__(self, *args: Any, fd: int, size: int, netascii: bool, oack: bytes | None,
+                 **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fd = fd
+        self.size = size
+        self.netascii = netascii
+        self.oack = oack
+        self.last = size // self.blksize + 1
+        self.base = 0 if oack is not None else 1  # first unacknowledged block
+        self.sent_upto = self.base - 1  # highest block sent in this window
+        self.dup_resent = False
+        if netascii:
+            self._na = _Netascii(fd, self.blksize)
+            self.last = 1 << 62  # unknown until the converter reaches the end
+        self.send_window()
+        self.arm()
+
+    def block(self, i: int) -> bytes:
+        if i == 0:
+            return self.oack  # type: ignore[return-value]
+        if self.netascii:
+            data = self._na.block(i)
+            if len(data) < self.blksize:
+                self.last = i
+        else:
+            data = os.pread(self.fd, self.blksize, (i - 1) * self.blksize)
+        return _DATA_HDR.pack(3, i & 0xFFFF) + data
+
+    def send_window(self) -> None:
+        # The OACK (block 0) goes alone: data waits for the client's ACK 0.
+        end = min(self.base + self.windowsize - 1, self.last) if self.base else 0
+        i = self.sent_upto + 1
+        send = self.send
+        while i <= end:
+            try:
+                send(self.block(i))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.client_gone()
+                return
+            self.sent_upto = i
+            i += 1
+            end = min(end, self.last)
+        self.sent_at = self.loop.time()
+
+    def packet(self, pkt: bytes) -> None:
+        if len(pkt) >= 4 and pkt[1] == _ACK_OP and pkt[0] == 0:
+            self.ack((pkt[2] << 8) | pkt[3])
+        elif len(pkt) >= 2 and pkt[1] == _ERR_OP and pkt[0] == 0:
+            self.error_packet(pkt)
+        else:
+            log.debug("unexpected packet from %s during read of %s", self.addr[0], self.path)
+
+    def ack(self, n: int) -> None:
+        ref = self.base - 1
+        delta = (n - ref) & 0xFFFF
+        if delta == 0:
+            # A repeated ACK. In lockstep it is never answered (no Sorcerer's Apprentice: the
+            # timer retransmits). With a window it means a gap: resend once per window.
+            if self.windowsize > 1 and self.sent_upto >= self.base and not self.dup_resent:
+                self.dup_resent = True
+                self.sent_upto = self.base - 1
+                self.send_window()
+            return
+        if delta > self.sent_upto - ref:
+            return  # an ACK for a block not sent yet (or a stale one from long ago)
+        acked = ref + delta
+        if acked > 0:
+            self.progressed = True
+            self.bytes = min(acked * self.blksize, self.size) if not self.netascii else \
+                self._na.bytes_upto(acked)
+        if acked >= self.last:
+            self.finish("sent")
+            return
+        self.base = acked + 1
+        self.retries = 0
+        self.dup_resent = False
+        if acked < self.sent_upto:
+            self.sent_upto = acked  # a window with a gap: go back to the first missing block
+        self.send_window()
+
+    def retransmit(self) -> None:
+        self.sent_upto = self.base - 1
+        self.send_window()
+
+    def _final_sent(self) -> bool:
+        return self.sent_upto >= self.last and self.base >= self.last
+
+    def expired(self) -> None:
+        if self._final_sent():
+            # Only the final ACK is missing: the client has the file (RFC 1350's "dallying").
+            self.bytes = self.size if not self.netascii else self._na.bytes_upto(self.last)
+            self.finish("sent", final_ack=False)
+        else:
+            self.finish("failed", reason="timeout")
+
+    def client_gone(self) -> None:
+        if self._final_sent():
+            self.expired()
+        else:
+            self.finish("failed", reason="client unreachable")
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+
+class _Netascii:
+    """netascii conversion (LF -> CR LF, CR -> CR NUL), streamed; recent blocks kept for resends."""
+
+    def __init__(self, fd: int, blksize: int) -> None:
+        self.fd = fd
+        self.blksize = blksize
+        self.offset = 0
+        self.pending = bytearray()
+        self.blocks: dict[int, bytes] = {}
+        self.made = 0
+        self.eof = False
+        self.total = 0
+
+    def block(self, i: int) -> bytes:
+        while self.made < i:
+            while len(self.pending) < self.blksize and not self.eof:
+                chunk = os.pread(self.fd, 65536, self.offset)
+                if not chunk:
+                    self.eof = True
+                    break
+                self.offset += len(chunk)
+                self.pending += chunk.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
+            self.made += 1
+            data = bytes(self.pending[: self.blksize])
+            del self.pending[: self.blksize]
+            self.blocks[self.made] = data
+            self.total += len(data)
+            for old in [k for k in self.blocks if k < self.made - 256]:
+                del self.blocks[old]
+        return self.blocks[i]
+
+    def bytes_upto(self, i: int) -> int:
+        return self.total - sum(len(self.blocks[k]) for k in self.blocks if k > i)
+
+
+def netascii_size(fd: int) -> int:
+    """The size of a file once converted to netascii (read in chunks, never whole)."""
+    size, offset = 0, 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        offset += len(chunk)
+        size += len(chunk) + chunk.count(b"\r") + chunk.count(b"\n")
+    return size
+
+
+class _Write(_Transfer):
+    """Receives a file into the upload directory (lockstep; windowsize is not offered)."""
+
+    def __init__(self, *args: Any, fd: int, oack: bytes | None, tmp: str, final: str,
+                 **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fd = fd
+        self.tmp = tmp
+        self.final = final
+        self.expected = 1
+        self.last_sent = oack if oack is not None else w.encode_ack(0)
+        self.ok = False
+        self.safe_send(self.last_sent)
+        self.sent_at = self.loop.time()
+        self.arm()
+
+    def packet(self, pkt: bytes) -> None:
+        if len(pkt) >= 4 and pkt[1] == 3 and pkt[0] == 0:
+            n = (pkt[2] << 8) | pkt[3]
+            if n == self.expected & 0xFFFF:
+                data = pkt[4:]
+                if len(data) > self.blksize:
+                    self.safe_send(w.encode_error(w.ERR_ILLEGAL_OP, "block too large"))
+                    self.finish("failed", reason="block too large")
+                    return
+                os.write(self.fd, data)
+                self.bytes += len(data)
+                self.progressed = True
+                self.retries = 0
+                self.last_sent = w.encode_ack(n)
+                self.safe_send(self.last_sent)
+                self.sent_at = self.loop.time()
+                self.expected += 1
+                if len(data) < self.blksize:
+                    self.ok = True
+                    self.finish("received")
+            elif n == (self.expected - 1) & 0xFFFF:
+                self.safe_send(self.last_sent)  # our ACK was lost
+        elif len(pkt) >= 2 and pkt[1] == _ERR_OP and pkt[0] == 0:
+            self.error_packet(pkt)
+
+    def retransmit(self) -> None:
+        self.safe_send(self.last_sent)
+
+    def expired(self) -> None:
+        self.finish("failed", reason="timeout")
+
+    def client_gone(self) -> None:
+        self.finish("failed", reason="client unreachable")
+
+    def release(self) -> None:
+        os.close(self.fd)
+        if self.ok:
+            os.replace(self.tmp, self.final)
+        else:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+
+
+class TftpServer:
+    """The TFTP service. `await start()`, then `port` is the bound port; `await stop()`."""
+
+    def __init__(self, settings: TftpSettings, events: EventLog | None = None) -> None:
+        self.settings = settings
+        self.events = events or EventLog()
+        self.root = Root(settings.root, settings.max_name)
+        self.upload = Root(settings.upload_dir, settings.max_name) if settings.upload_dir else None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._sock: socket.socket | None = None
+        self.transfers: dict[tuple[str, int], _Transfer] = {}  # latest transfer per client
+        self.active: set[_Transfer] = set()
+        mtu = settings.mtu or (_interface_mtu(settings.interface) if settings.interface else None)
+        self.max_blksize = settings.max_blksize
+        if mtu:
+            self.max_blksize = min(self.max_blksize, mtu - 32)
+        self.stats = {"sent": 0, "not_found": 0, "denied": 0, "aborted": 0, "failed": 0,
+                      "received": 0, "busy": 0}
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None, "server not started"
+        return self._sock.getsockname()[1]
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.settings.listen, self.settings.port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._readable)
+        log.info("TFTP root is %s", self.root.shown)
+
+    async def stop(self) -> None:
+        for t in list(self.active):
+            t.finish("aborted", reason="server stopping")
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    async def __aenter__(self) -> TftpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ requests
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            pkt, addr = sock.recvfrom(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("listening socket: %s", exc)
+            return
+        t = self.transfers.get(addr)
+        if t is not None and not t.own_sock and not (len(pkt) >= 2 and pkt[1] in (1, 2)):
+            t.packet(pkt)
+            return
+        try:
+            self._request(pkt, addr)
+        except Exception:  # a packet must never take the server down
+            log.exception("error handling a packet from %s", addr[0])
+
+    def _reply_error(self, addr: tuple[str, int], code: int, message: str) -> None:
+        try:
+            assert self._sock is not None
+            self._sock.sendto(w.encode_error(code, message), addr)
+        except OSError:
+            pass
+
+    def _request(self, pkt: bytes, addr: tuple[str, int]) -> None:
+        try:
+            req = w.decode(pkt)
+        except WireError as exc:
+            log.warning("bad TFTP packet from %s: %s", addr[0], exc)
+            self._reply_error(addr, w.ERR_ILLEGAL_OP, "malformed request")
+            return
+        if not isinstance(req, w.Request):
+            if isinstance(req, w.Error):
+                return  # never answer an error with an error
+            self._reply_error(addr, w.ERR_UNKNOWN_TID, "unknown transfer")
+            return
+        old = self.transfers.get(addr)
+        if old is not None:
+            if not old.progressed and old.file == req.filename:
+                return  # the client repeated its request before our first reply reached it
+            if self.settings.single_port:
+                # One port cannot tell two transfers to the same client apart: the new one wins.
+                old.finish("aborted", reason="superseded by a new request")
+        ip = addr[0]
+        self.events.emit("tftp", "request", client=ip, port=addr[1], file=req.filename,
+                         mode=req.mode, options=req.options, write=req.is_write)
+        if len(self.active) >= self.settings.max_transfers:
+            self.stats["busy"] += 1
+            log.warning("too many transfers, dropped request for %s from %s", req.filename, ip)
+            self._outcome(ip, req.filename, "", "busy", 0, 512, 1, 0.0, {})
+            return
+        if req.mode not in ("octet", "netascii"):
+            self._reply_error(addr, w.ERR_ILLEGAL_OP, f"unsupported mode {req.mode}")
+            self._outcome(ip, req.filename, "", "failed", 0, 512, 1, 0.0,
+                          {"reason": "unsupported mode"})
+            return
+        if req.is_write:
+            self._start_write(req, addr)
+        else:
+            self._start_read(req, addr)
+
+    def _transfer_socket(self, addr: tuple[str, int]) -> tuple[socket.socket, bool, int | None]:
+        if self.settings.single_port:
+            assert self._sock is not None
+            return self._sock, False, None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            bind_addr = self.settings.listen
+            sock.bind((bind_addr, 0))
+            sock.connect(addr)
+            sock.setblocking(False)
+            try:
+                mtu: int | None = sock.getsockopt(socket.IPPROTO_IP, _IP_MTU)
+            except OSError:
+                mtu = None
+        except OSError:
+            sock.close()
+            raise
+        return sock, True, mtu
+
+    def _limits(self, path_mtu: int | None, tsize: int | None, write: bool) -> w.Limits:
+        max_blk = self.max_blksize
+        if path_mtu:
+            max_blk = min(max_blk, path_mtu - 32)
+        return w.Limits(
+            max_blksize=max_blk,
+            max_windowsize=self.settings.max_windowsize,
+            tsize=tsize,
+            blksize_enabled=not self.settings.no_blocksize,
+            windowsize_enabled=not write,
+        )
+
+    def _refused(self, addr: tuple[str, int], req: w.Request, exc: Refused) -> None:
+        ip = addr[0]
+        path = exc.path or req.filename
+        if exc.code == w.ERR_NOT_FOUND:
+            log.info("file %s not found for %s", path, ip)
+            outcome = "not_found"
+            message = "file not found"
+        else:
+            log.warning("refused access to %s for %s: %s", path, ip, exc.reason)
+            outcome = "denied"
+            message = "access violation" if exc.code == w.ERR_ACCESS else exc.reason
+        self._reply_error(addr, exc.code, message)
+        self._outcome(ip, req.filename, path, outcome, 0, 512, 1, 0.0, {"reason": exc.reason})
+
+    def _start_read(self, req: w.Request, addr: tuple[str, int]) -> None:
+        try:
+            opened = self.root.open_read(req.filename)
+        except Refused as exc:
+            self._refused(addr, req, exc)
+            return
+        netascii = req.mode == "netascii"
+        try:
+            sock, own, mtu = self._transfer_socket(addr)
+        except OSError as exc:
+            os.close(opened.fd)
+            log.warning("cannot open a transfer socket for %s: %s", addr[0], exc)
+            return
+        size = opened.size
+        if netascii and "tsize" in req.options:
+            size = netascii_size(opened.fd)
+        neg = w.negotiate(req.options, self._limits(mtu, size, False))
+        oack = w.encode_oack(neg.oack) if neg.oack else None
+        t = _Read(self, addr, sock, own, req.filename, opened.path, neg,
+                  fd=opened.fd, size=opened.size, netascii=netascii, oack=oack)
+        self._register(t)
+
+    def _start_write(self, req: w.Request, addr: tuple[str, int]) -> None:
+        if self.upload is None:
+            self._refused(addr, req, Refused(w.ERR_ACCESS, "write requests are not accepted",
+                                             req.filename))
+            return
+        try:
+            shown, _ = self.upload._resolve(req.filename)
+            tmp_name = req.filename.replace("\\", "/").rstrip("/") + f".part-{os.getpid()}"
+            opened = self.upload.open_write(tmp_name)
+            if os.path.exists(shown):
+                os.close(opened.fd)
+                os.unlink(opened.path)
+                raise Refused(w.ERR_EXISTS, "file exists", shown)
+        except Refused as exc:
+            self._refused(addr, req, exc)
+            return
+        try:
+            sock, own, mtu = self._transfer_socket(addr)
+        except OSError:
+            os.close(opened.fd)
+            os.unlink(opened.path)
+            return
+        neg = w.negotiate(req.options, self._limits(mtu, None, True), write=True)
+        oack = w.encode_oack(neg.oack) if neg.oack else None
+        t = _Write(self, addr, sock, own, req.filename, shown, neg,
+                   fd=opened.fd, oack=oack, tmp=opened.path, final=shown)
+        self._register(t)
+
+    def _register(self, t: _Transfer) -> None:
+        if t.done:
+            return
+        self.active.add(t)
+        self.transfers[t.addr] = t
+        log.debug("transfer of %s to %s: blksize %d windowsize %d", t.path, t.addr[0],
+                  t.blksize, t.windowsize)
+
+    def _finished(self, t: _Transfer, outcome: str, extra: dict[str, Any]) -> None:
+        if self.transfers.get(t.addr) is t:
+            del self.transfers[t.addr]
+        self.active.discard(t)
+        ip = t.addr[0]
+        if outcome == "sent":
+            log.info("sent %s to %s", t.path, ip)
+        elif outcome == "received":
+            log.info("received %s from %s", t.path, ip)
+        elif outcome == "failed":
+            log.warning("failed sending %s to %s: %s", t.path, ip, extra.get("reason", ""))
+        duration = self._loop.time() - t.started
+        self._outcome(ip, t.file, t.path, outcome, t.bytes, t.blksize, t.windowsize, duration,
+                      extra)
+
+    def _outcome(self, ip: str, file: str, path: str, outcome: str, nbytes: int, blksize: int,
+                 windowsize: int, duration: float, extra: dict[str, Any]) -> None:
+        self.stats[outcome] = self.stats.get(outcome, 0) + 1
+        self.events.emit("tftp", "transfer", client=ip, file=file, path=path, outcome=outcome,
+                         bytes=nbytes, blksize=blksize, windowsize=windowsize,
+                         duration=round(duration, 6), **extra)

@@ -1,0 +1,127 @@
+"""Where a TFTP filename may lead: inside the root, and nowhere else.
+
+The rules (issue 3): names are relative to the root, a leading '/' is taken relative to the root,
+backslashes become slashes; '..' that would leave the root, symlinks that resolve outside it,
+NUL or control characters and over-long names are refused (ERROR 2). A missing file is ERROR 1.
+Nothing outside the root is ever opened: the check happens on the resolved path before open(),
+and again on the opened descriptor (a symlink swapped in between is caught there).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+from pxelab.wire.tftp import ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND
+
+DEFAULT_MAX_NAME = 255
+
+
+class Refused(Exception):
+    """A request that gets a TFTP ERROR: `code` is the TFTP error code, `reason` is for the log."""
+
+    def __init__(self, code: int, reason: str, path: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Opened:
+    fd: int
+    size: int
+    path: str  # full path under the root as configured (what the log lines show)
+
+
+def normalise(name: str, max_name: int = DEFAULT_MAX_NAME) -> str:
+    """The path relative to the root that `name` asks for, or Refused(ERROR 2)."""
+    raw = name.encode("latin-1", "replace")
+    if len(raw) > max_name:
+        raise Refused(ERR_ACCESS, f"name longer than {max_name} bytes")
+    if any(b < 0x20 or b == 0x7F for b in raw):
+        raise Refused(ERR_ACCESS, "control character in name")
+    parts: list[str] = []
+    for part in name.replace("\\", "/").split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise Refused(ERR_ACCESS, "'..' leaves the root")
+            parts.pop()
+            continue
+        parts.append(part)
+    if not parts:
+        raise Refused(ERR_ACCESS, "no file name")
+    return "/".join(parts)
+
+
+def _inside(real: str, root_real: str) -> bool:
+    return real == root_real or real.startswith(root_real.rstrip("/") + "/")
+
+
+class Root:
+    """A directory files are served from (or uploaded to)."""
+
+    def __init__(self, path: str | os.PathLike[str], max_name: int = DEFAULT_MAX_NAME) -> None:
+        self.shown = os.path.abspath(os.fspath(path))
+        self.real = os.path.realpath(self.shown)
+        self.max_name = max_name
+
+    def show(self, rel: str) -> str:
+        return os.path.join(self.shown, rel)
+
+    def _resolve(self, name: str) -> tuple[str, str]:
+        rel = normalise(name, self.max_name)
+        shown = self.show(rel)
+        # Filenames travel as latin-1 text; the filesystem gets back the client's exact bytes.
+        real = os.path.realpath(os.path.join(self.real.encode(), rel.encode("latin-1")))
+        real_s = os.fsdecode(real)
+        if not _inside(real_s, self.real):
+            raise Refused(ERR_ACCESS, "resolves outside the root", shown)
+        return shown, real_s
+
+    def _check_fd(self, fd: int, shown: str) -> None:
+        try:
+            actual = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return
+        if not _inside(actual, self.real):
+            os.close(fd)
+            raise Refused(ERR_ACCESS, "resolves outside the root", shown)
+
+    def open_read(self, name: str) -> Opened:
+        shown, real = self._resolve(name)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(real, flags)
+        except OSError as exc:
+            raise _refusal(exc, shown) from None
+        self._check_fd(fd, shown)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise Refused(ERR_ACCESS, "not a regular file", shown)
+        return Opened(fd, st.st_size, shown)
+
+    def open_write(self, name: str) -> Opened:
+        shown, real = self._resolve(name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(real, flags, 0o644)
+        except OSError as exc:
+            raise _refusal(exc, shown) from None
+        self._check_fd(fd, shown)
+        return Opened(fd, 0, shown)
+
+
+def _refusal(exc: OSError, shown: str) -> Refused:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return Refused(ERR_NOT_FOUND, "not found", shown)
+    if exc.errno == errno.EEXIST:
+        return Refused(ERR_EXISTS, "file exists", shown)
+    if exc.errno == errno.ELOOP:
+        return Refused(ERR_ACCESS, "symlink", shown)
+    return Refused(ERR_ACCESS, exc.strerror or str(exc), shown)
