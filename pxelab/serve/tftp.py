@@ -9,6 +9,7 @@ send, with no per-packet futures or timers (each transfer has one timer, re-arme
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -144,10 +145,8 @@ class _Transfer:
             self._timer.cancel()
             self._timer = None
         if self.own_sock:
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 self.loop.remove_reader(self.sock.fileno())
-            except (ValueError, OSError):
-                pass
             self.sock.close()
 
     def finish(self, outcome: str, **extra: Any) -> None:
@@ -375,10 +374,8 @@ class _Write(_Transfer):
         if self.ok:
             os.replace(self.tmp, self.final)
         else:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self.tmp)
-            except OSError:
-                pass
 
 
 class TftpServer:
