@@ -19,7 +19,8 @@ so findings and errors can name the line to fix. Lists keep the order of the con
                                        server_host, tags
       options          [DhcpOption]    `dhcp-option(-force)`: number, value bytes, vendor
                                        (option-43 encapsulation for that vendor class),
-                                       encap, force, tags
+                                       encap, force, tags; each pxe-prompt is here too
+                                       (43.10, vendor_pxe), in file order
       no_override      bool            `dhcp-no-override`: sname/file stay in the header
       prompts          [PxePrompt]     `pxe-prompt`: text, timeout (255 = wait), tags
       services         [PxeService]    `pxe-service`: csa (client arch), text, basename or
@@ -190,6 +191,8 @@ class TagRule:
     value: bytes | None = None
     mask: bytes | None = None
     is_hex: bool = False
+    is_string: bool = False
+    vi_encap: int | None = None
     source: Source = NO_SOURCE
 
 
@@ -237,3 +240,21 @@ class ServerConfig:
 
     def warn(self, source: Source, option: str, message: str) -> None:
         self.warnings.append(ConfigWarning(source, option, message))
+
+    def add_prompt(self, prompt: PxePrompt) -> None:
+        """A prompt is also option 43.10 for every PXE vendor class, in file order among the
+        other vendor options (dnsmasq keeps them in one list; their order shows on the wire)."""
+        self.prompts.append(prompt)
+        value = bytes([prompt.timeout & 0xFF]) + prompt.text.encode()
+        self.options.append(
+            DhcpOption(10, value, vendor_pxe=True, tags=prompt.tags, source=prompt.source)
+        )
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names file, line and what is wrong."""
+
+    def __init__(self, source: Source, message: str) -> None:
+        self.source = source
+        self.reason = message
+        super().__init__(f"{source}: {message}")
