@@ -33,11 +33,12 @@
     dhcp.DhcpMessage(op=1, xid=0x1234, mac="00:80:64:71:ab:0a",
                      message_type=dhcp.MessageType.DISCOVER, options=[(93, [0]), (60, "PXEClient")])
 
-encode(): options longer than 255 bytes are split (RFC 3396); when the options do not fit in
-`max_size` (default 576, the size every client accepts), and `allow_overload` is true, they
-continue in the `file` then `sname` header fields (option 52), moving a file name or server
-name there into options 67/66 if that space is needed (dnsmasq's behaviour; its
-`dhcp-no-override` is allow_overload=False). If they still do not fit: EncodeError.
+encode(): options longer than 255 bytes are split (RFC 3396). When the options do not fit in
+`max_size` (default 548: a 576-byte datagram, which every client takes; a client's own limit
+is request.max_reply_size()) and `allow_overload` is true, they go on in the `file`, then the
+`sname` header field (option 52), moving a file or server name found there into option 67/66
+if that room is needed (as dnsmasq does; its `dhcp-no-override` is allow_overload=False).
+If they still do not fit: EncodeError.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ FILE_OFFSET, FILE_SIZE = 108, 128
 BOOTREQUEST, BOOTREPLY = 1, 2
 BROADCAST_FLAG = 0x8000
 MIN_SIZE = 300  # RFC 1542: relay agents and old clients want at least a BOOTP-sized message
-DEFAULT_MAX_SIZE = 576  # RFC 2131: every client accepts this much
+# RFC 2131: every client accepts an options field of 312 bytes: a 576-byte IP datagram.
+DEFAULT_MAX_SIZE = HEADER_SIZE + 312
+UDP_IP_HEADERS = 28
 
 OVERLOAD_FILE, OVERLOAD_SNAME = 1, 2
 
@@ -203,8 +206,57 @@ def _ip(value: Any, what: str) -> IPv4:
         raise EncodeError(f"{what}: {value!r} is not an IPv4 address") from exc
 
 
+class _Field:
+    """A header field normalised on assignment (so `msg.yiaddr = "10.0.0.5"` just works)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.name] = self.convert(value)
+
+    def convert(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class _IpField(_Field):
+    def convert(self, value: Any) -> IPv4:
+        return value if type(value) is IPv4 else _ip(value, self.name)
+
+
+class _BytesField(_Field):
+    """chaddr (padded to 16 bytes) or sname/file (trailing NULs stripped; str accepted)."""
+
+    def __init__(self, size: int, pad: bool) -> None:
+        self.size = size
+        self.pad = pad
+
+    def convert(self, value: Any) -> bytes:
+        if isinstance(value, str):
+            value = pxe.bytes_of(value)
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise EncodeError(f"{self.name}: {value!r} is not bytes")
+        value = bytes(value)
+        if len(value) > self.size:
+            raise EncodeError(f"{self.name}: {len(value)} bytes, the field holds {self.size}")
+        return value.ljust(self.size, b"\x00") if self.pad else value.rstrip(b"\x00")
+
+
 class DhcpMessage:
     """A BOOTP/DHCP message. Every header field is an attribute; options in `options`."""
+
+    ciaddr = _IpField()
+    yiaddr = _IpField()
+    siaddr = _IpField()
+    giaddr = _IpField()
+    chaddr = _BytesField(16, pad=True)
+    sname = _BytesField(SNAME_SIZE, pad=False)
+    file = _BytesField(FILE_SIZE, pad=False)
 
     def __init__(
         self,
@@ -237,18 +289,16 @@ class DhcpMessage:
         self.xid = xid
         self.secs = secs
         self.flags = flags
-        self.ciaddr = _ip(ciaddr, "ciaddr")
-        self.yiaddr = _ip(yiaddr, "yiaddr")
-        self.siaddr = _ip(siaddr, "siaddr")
-        self.giaddr = _ip(giaddr, "giaddr")
+        self.ciaddr = ciaddr
+        self.yiaddr = yiaddr
+        self.siaddr = siaddr
+        self.giaddr = giaddr
         if mac is not None:
             chaddr = mac_bytes(mac)
             self.hlen = len(chaddr)
-        if len(chaddr) > 16:
-            raise EncodeError(f"chaddr: {len(chaddr)} bytes, at most 16 fit")
-        self.chaddr = bytes(chaddr).ljust(16, b"\x00")
-        self.sname = sname.encode() if isinstance(sname, str) else bytes(sname).rstrip(b"\x00")
-        self.file = file.encode() if isinstance(file, str) else bytes(file).rstrip(b"\x00")
+        self.chaddr = chaddr
+        self.sname = sname
+        self.file = file
         self.options = options if isinstance(options, Options) else Options(options)
         if message_type is not None:
             self.options.set(Opt.MESSAGE_TYPE, int(message_type))
@@ -320,7 +370,16 @@ class DhcpMessage:
         raw = self.options.raw(Opt.VENDOR_SPECIFIC)
         if raw is None or not self.is_pxe(prefixes):
             return None
-        return pxe.PxeOptions.decode(raw, self.options.offset(Opt.VENDOR_SPECIFIC) or 0)
+        start = self.options.offset(Opt.VENDOR_SPECIFIC)
+        return pxe.PxeOptions.decode(raw, 0 if start is None else start + 2)
+
+    def max_reply_size(self) -> int:
+        """Largest DHCP payload the sender of this message accepts: its option 57 (a whole
+        IP datagram) less the IP and UDP headers; never below the RFC 2131 minimum."""
+        raw = self.options.raw(Opt.MAX_MESSAGE_SIZE)
+        if raw is None or len(raw) != 2:
+            return DEFAULT_MAX_SIZE
+        return max(DEFAULT_MAX_SIZE, int.from_bytes(raw, "big") - UDP_IP_HEADERS)
 
     def set_pxe_options(self, opts: pxe.PxeOptions | None) -> None:
         self.options.set(Opt.VENDOR_SPECIFIC, None if opts is None else opts.encode())
@@ -490,7 +549,10 @@ def _overload(
         if areas is None:
             continue
         flag = (OVERLOAD_FILE if use_file else 0) | (OVERLOAD_SNAME if use_sname else 0)
-        opts = bytes((Opt.OVERLOAD, 1, flag)) + bytes(areas[0]) + b"\xff"
+        first = bytes(areas[0])
+        # Option 52 goes right after a leading message type: some ROMs look for 53 first.
+        lead = 3 if first[:2] == bytes((Opt.MESSAGE_TYPE, 1)) else 0
+        opts = first[:lead] + bytes((Opt.OVERLOAD, 1, flag)) + first[lead:] + b"\xff"
         i = 1
         new_file, new_sname = file, sname
         if use_file:
@@ -558,7 +620,8 @@ def _decode(data: bytes) -> DhcpMessage:
     msg.overload = 0
     msg.vendor_area = b""
     if data[HEADER_SIZE:OPTIONS_OFFSET] != MAGIC_COOKIE:
-        if n >= OPTIONS_OFFSET or data[HEADER_SIZE:] != MAGIC_COOKIE[: n - HEADER_SIZE]:
+        tail = data[HEADER_SIZE:]
+        if n >= OPTIONS_OFFSET or not tail or not MAGIC_COOKIE.startswith(tail):
             # Plain BOOTP (RFC 951): no options, keep the vendor area as it came.
             msg.cookie = False
             msg.vendor_area = data[HEADER_SIZE : HEADER_SIZE + 64].rstrip(b"\x00")

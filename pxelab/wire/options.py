@@ -404,6 +404,8 @@ def encode_value(code: int, value: object) -> bytes:
     """Bytes of option `code` from a typed value, or from bytes as they are."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
+    if isinstance(value, pxe.EncapsulatedOptions):  # option 43 (PxeOptions), 175, ...
+        return value.encode()
     entry = TABLE.get(code)
     if entry is None:
         raise EncodeError(f"{describe(code)} has no known type: give its value as bytes")

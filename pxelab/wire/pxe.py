@@ -408,7 +408,7 @@ class PxeOptions(EncapsulatedOptions):
 # Option 60
 
 
-_PXE_VC = re.compile(r"^([^:]*):Arch:(\d{5}):UNDI:(\d{3})(\d{3})")
+_PXE_VC = re.compile(r"^([^:]*):Arch:([0-9]{5}):UNDI:([0-9]{3})([0-9]{3})")
 
 
 @dataclass(frozen=True)
@@ -441,7 +441,9 @@ class VendorClass:
         return cls.parse(f"{prefix}:Arch:{arch:05d}:UNDI:{undi[0]:03d}{undi[1]:03d}")
 
     def is_pxe(self, prefixes: Iterable[str] = ("PXEClient",)) -> bool:
-        return self.prefix in tuple(prefixes)
+        """True when the class starts with one of `prefixes` (dnsmasq compares the same way;
+        its `dhcp-pxe-vendor` is the list)."""
+        return any(p and self.text.startswith(p) for p in prefixes)
 
     def encode(self) -> bytes:
         return bytes_of(self.text)
