@@ -1,0 +1,474 @@
+"""Run one scenario end to end: tree, network, services, clients, steps, checks, teardown, report.
+
+    result = run_scenario(load("scenarios/seed-tinycore"), report_dir=Path("report/seed-tinycore"))
+
+Each scenario gets a lab of its own (random lab id, so runs in parallel never clash). Teardown
+always happens: the `Lab` context manager stops every process and deletes every namespace on
+success, failure, timeout and Ctrl-C. The report folder is written last, from what was kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pxelab.lab import clients as client_mod
+from pxelab.lab.assertions import StepFailure, check_expect, dnsmasq_events, tftp_requests
+from pxelab.lab.scenario import SCENARIO_FILE, Scenario
+from pxelab.lab.timeline import Timeline
+
+ProgressFn = Callable[[str, str], None]  # (scenario name, phase)
+
+SERVICE_READY_TIMEOUT = 15.0
+RA_ADDRESS = "fd00:10::1/64"
+
+
+@dataclass
+class ClientResult:
+    name: str
+    kind: str
+    passed: bool
+    reason: str = ""
+    time_to_menu_s: float | None = None
+    screen: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    scenario: str
+    file: str
+    passed: bool
+    reason: str = ""
+    time_to_menu_s: float | None = None
+    duration_s: float = 0.0
+    lab_id: str = ""
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    clients: list[ClientResult] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+    report_dir: str | None = None
+    screen: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("screen", None)
+        return d
+
+    def failure_text(self) -> str:
+        """What pytest and the CLI show for a failure: step, expected, actual, screen, report."""
+        if self.passed:
+            return ""
+        if self.failure:
+            f = StepFailure(
+                self.failure["where"], self.failure["expected"], self.failure["actual"],
+                self.failure.get("screen", ""),
+            )  # fmt: skip
+            return f.render(self.report_dir)
+        text = f"failed: {self.reason}"
+        if self.screen:
+            text += "\nscreen:\n" + "\n".join(f"  | {r}" for r in self.screen.splitlines())
+        if self.report_dir:
+            text += f"\nreport:    {self.report_dir}"
+        return text
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def _pxelab() -> list[str]:
+    """The pxelab command as this interpreter runs it (works in a venv and as root)."""
+    return [sys.executable, "-m", "pxelab"]
+
+
+def _tree_ignore(directory: str, names: list[str]) -> list[str]:
+    return [n for n in names if n == SCENARIO_FILE or n == "__pycache__" or n.endswith(".pyc")]
+
+
+def build_tree(scn: Scenario, work: Path) -> Path:
+    """The TFTP root a scenario serves: its own tftp_root, or PXELINUX + the scenario folder."""
+    if scn.proxy.tftp_root is not None:
+        return scn.proxy.tftp_root
+    from pxelab.lab import tftptree
+
+    root = work / "tftpboot"
+    shutil.copytree(scn.directory, root, ignore=_tree_ignore, dirs_exist_ok=True)
+    files: dict[str, Path | bytes] = {
+        name: tftptree.placeholder(name) for name in scn.tftp.placeholders
+    }
+    for relpath, artifact in scn.tftp.guest.items():
+        files[relpath] = client_mod.guest_artifact(artifact)
+    tftptree.build_tree(root, bios=scn.tftp.bios, efi64=scn.tftp.efi64, files=files)
+    return root
+
+
+class _Services:
+    """Router and proxy processes in their namespaces, with their event sources."""
+
+    def __init__(self, scn: Scenario, lab: Any, work: Path, tree: Path) -> None:
+        self.scn, self.lab, self.work, self.tree = scn, lab, work, tree
+        self.event_files: list[Path] = []
+        self.dnsmasq_logs: list[tuple[Path, str]] = []
+        self.procs: list[tuple[str, subprocess.Popen[Any], Path]] = []
+
+    def _start(self, host: Any, name: str, argv: list[str]) -> subprocess.Popen[Any]:
+        log = self.work / f"{name}.log"
+        fh = open(log, "wb")  # noqa: SIM115 - the child owns it until teardown
+        proc = host.popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        fh.close()
+        self.procs.append((name, proc, log))
+        return proc
+
+    def start_router(self, host: Any) -> None:
+        r = self.scn.router
+        if r.implementation == "dnsmasq":
+            conf = self.work / "router-dnsmasq.conf"
+            lines = [
+                "port=0", "interface=eth0", "bind-interfaces", "no-ping", "log-dhcp",
+                f"dhcp-range={r.pool[0]},{r.pool[1]},{r.address.netmask},{r.lease_time}",
+                f"dhcp-option=option:router,{r.address.ip}",
+                *(f"dhcp-host={mac},{ip}" for mac, ip in r.static.items()),
+            ]  # fmt: skip
+            if r.ra:
+                lines += ["enable-ra", "dhcp-range=::,constructor:eth0,ra-stateless"]
+            conf.write_text("\n".join(lines) + "\n")
+            conf.chmod(0o644)
+            log = self.work / "router.log"
+            self.dnsmasq_logs.append((log, "router"))
+            self._start(host, "router", _dnsmasq_argv(conf, self.work / "router.pid"))
+            return
+        events = self.work / "events-router.jsonl"
+        self.event_files.append(events)
+        argv = [
+            *_pxelab(), "router", "--interface", "eth0", "--address", str(r.address),
+            "--pool", f"{r.pool[0]}-{r.pool[1]}", "--events", str(events),
+            "--lease-time", str(r.lease_time),
+        ]  # fmt: skip
+        for mac, ip in r.static.items():
+            argv += ["--static", f"{mac}={ip}"]
+        for q in r.quirks:
+            argv += ["--quirk", q]
+        if not r.ra:
+            argv.append("--no-ra")
+        self._start(host, "router", argv)
+
+    def start_proxy(self, host: Any) -> None:
+        from pxelab.lab import tftptree
+
+        p = self.scn.proxy
+        conf = None
+        if p.dnsmasq_conf is not None:
+            conf = tftptree.write_dnsmasq_conf(
+                p.dnsmasq_conf, self.work / "proxy-dnsmasq.conf", self.tree,
+                extra="interface=eth0\nbind-interfaces" if p.implementation == "dnsmasq" else "",
+            )  # fmt: skip
+        if p.implementation == "dnsmasq":
+            assert conf is not None
+            self.dnsmasq_logs.append((self.work / "proxy.log", "proxydhcp"))
+            self._start(host, "proxy", _dnsmasq_argv(conf, self.work / "proxy.pid"))
+            return
+        events = self.work / "events-proxy.jsonl"
+        self.event_files.append(events)
+        argv = [*_pxelab(), "serve", "--interface", "eth0", "--tftp-root", str(self.tree),
+                "--events", str(events)]  # fmt: skip
+        if conf is not None:
+            argv += ["--dnsmasq-conf", str(conf)]
+        if p.config is not None:
+            argv += ["--config", str(p.config)]
+        if p.log_dhcp:
+            argv.append("--log-dhcp")
+        self._start(host, "proxy", argv)
+
+    def wait_ready(self, hosts: dict[str, Any], timeout: float = SERVICE_READY_TIMEOUT) -> None:
+        """Until each service listens (router: UDP 67; proxy: 67 and 69), or say why not."""
+        want = {"router": {67}, "proxy": {67, 69}}
+        deadline = time.monotonic() + timeout
+        pending = {name for name, _, _ in self.procs}
+        while pending:
+            for name, proc, log in self.procs:
+                if name not in pending:
+                    continue
+                if proc.poll() is not None:
+                    raise ServiceError(
+                        f"{name} exited with code {proc.returncode} before listening:\n"
+                        + _tail(log)
+                    )
+                out = hosts[name].run(["ss", "-Hulnp"], timeout=5).stdout
+                ports = {int(c.rsplit(":", 1)[1]) for c in _local_addrs(out)}
+                if want[name] <= ports:
+                    pending.discard(name)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                name = sorted(pending)[0]
+                log = next(lg for n, _, lg in self.procs if n == name)
+                raise ServiceError(f"{name} not listening after {timeout:.0f} s:\n" + _tail(log))
+            time.sleep(0.1)
+
+    def events(self) -> list[dict[str, Any]]:
+        from pxelab.serve.events import read_events
+
+        out: list[dict[str, Any]] = []
+        for f in self.event_files:
+            out.extend(read_events(f))
+        for log, service in self.dnsmasq_logs:
+            if log.exists():
+                lines = log.read_text(errors="replace").splitlines()
+                out.extend(dnsmasq_events(lines, service_dhcp=service))
+        out.sort(key=lambda e: e.get("ts") or 0.0)
+        return out
+
+
+def _dnsmasq_argv(conf: Path, pidfile: Path) -> list[str]:
+    # -k: foreground; --log-facility=-: log to stderr (our log file); -9: no lease file.
+    return ["dnsmasq", "-C", str(conf), "-k", "--log-facility=-", "-9",
+            f"--pid-file={pidfile}", "--user=root", "--group=root"]  # fmt: skip
+
+
+def _local_addrs(ss_output: str) -> list[str]:
+    out = []
+    for line in ss_output.splitlines():
+        cols = line.split()
+        if len(cols) >= 4 and ":" in cols[3]:
+            out.append(cols[3])
+    return out
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(log empty)"
+
+
+@contextlib.contextmanager
+def _workdir(report_dir: Path | None) -> Iterator[Path]:
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        work = report_dir / "work"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir()
+        work.chmod(0o755)
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix="pxelab-run-") as tmp:
+        Path(tmp).chmod(0o755)
+        yield Path(tmp)
+
+
+def run_scenario(
+    scn: Scenario,
+    *,
+    report_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    lab_id: str | None = None,
+) -> Result:
+    """Run one scenario; never raises for a scenario that fails (the Result says why)."""
+    from pxelab.lab import report as report_mod
+
+    timeline = Timeline(lambda phase: progress(scn.name, phase) if progress else None)
+    result = Result(scenario=scn.name, file=str(scn.file), passed=False)
+    artifacts: dict[str, Any] = {"console": "", "events": [], "capture": None}
+    with _workdir(report_dir) as work:
+        try:
+            _run(scn, work, timeline, result, artifacts, lab_id, report_dir)
+        except StepFailure as exc:
+            result.passed = False
+            result.reason = str(exc)
+            result.failure = {"where": exc.where, "expected": exc.expected, "actual": exc.actual,
+                              "screen": exc.screen}  # fmt: skip
+            result.screen = exc.screen
+        except Exception as exc:  # a broken lab is a failed scenario, with the reason
+            result.passed = False
+            result.reason = f"{type(exc).__name__}: {exc}".strip()
+            artifacts["traceback"] = traceback.format_exc()
+        except KeyboardInterrupt:
+            result.reason = "interrupted"
+            raise
+        finally:
+            result.duration_s = round(timeline.now(), 3)
+            result.phases = timeline.as_list()
+            if report_dir is not None:
+                report_mod.write_scenario(report_dir, result, artifacts, work)
+                result.report_dir = str(report_dir)
+    return result
+
+
+def _run(
+    scn: Scenario,
+    work: Path,
+    timeline: Timeline,
+    result: Result,
+    artifacts: dict[str, Any],
+    lab_id: str | None,
+    report_dir: Path | None,
+) -> None:
+    from pxelab.lab.net import Lab
+
+    with timeline.phase("tree"):
+        tree = build_tree(scn, work)
+    capture = work / "capture.pcap"
+    with Lab(lab_id=lab_id, subnet=str(scn.network.subnet), mtu=scn.network.mtu) as lab:
+        result.lab_id = lab.lab_id
+        services = _Services(scn, lab, work, tree)
+        try:
+            with timeline.phase("network"):
+                rtr = lab.add_host(
+                    "rtr", ipv4=str(scn.router.address),
+                    ipv6=RA_ADDRESS if scn.router.ra else None,
+                )  # fmt: skip
+                pxe = lab.add_host("pxe", ipv4=str(scn.proxy.address))
+                lab.start_capture(capture)
+                artifacts["capture"] = capture
+            with timeline.phase("services"):
+                services.start_router(rtr)
+                services.start_proxy(pxe)
+                services.wait_ready({"router": rtr, "proxy": pxe})
+            runners = []
+            for client in scn.clients:
+                runners.append(client_mod.make(client, lab, work, scn))
+            if scn.network.impair:
+                for r in runners:
+                    lab.impair(r.port, **scn.network.impair)
+            deadline = time.monotonic() + scn.timeout
+            failure: StepFailure | None = None
+            for r in runners:
+                with timeline.phase(f"client {r.client.name}"):
+                    outcome = r.run(timeline, deadline)
+                result.clients.append(outcome.result)
+                artifacts["console"] += outcome.console
+                if outcome.result.time_to_menu_s is not None and result.time_to_menu_s is None:
+                    result.time_to_menu_s = outcome.result.time_to_menu_s
+                result.screen = result.screen or outcome.result.screen
+                if outcome.failure and failure is None:
+                    failure = outcome.failure
+                    result.screen = outcome.result.screen
+            with timeline.phase("checks"):
+                time.sleep(0.2)  # let the servers flush the last events
+                events = services.events()
+                artifacts["events"] = events
+                if failure is not None:
+                    raise failure
+                roots = [str(tree)]
+                problem = check_expect(scn.expect, events, roots)
+                if problem is not None:
+                    raise problem
+            result.passed = True
+            result.reason = ""
+            artifacts["tftp_requests"] = tftp_requests(events, roots)
+        finally:
+            if not artifacts["events"]:
+                with contextlib.suppress(Exception):
+                    artifacts["events"] = services.events()
+            artifacts["service_logs"] = [log for _, _, log in services.procs]
+            with timeline.phase("teardown"):
+                lab.close()
+
+
+# -------------------------------------------------------------------------- many scenarios
+
+
+def _worker(path: str, report_root: str | None, queue: Any) -> dict[str, Any]:
+    """One scenario in a worker process (its own signal handlers, its own lab)."""
+    from pxelab.lab.scenario import load
+
+    scn = load(path)
+
+    def progress(name: str, phase: str) -> None:
+        queue.put((name, phase, time.time()))
+
+    report_dir = Path(report_root) / scn.name if report_root else None
+    res = run_scenario(scn, report_dir=report_dir, progress=progress)
+    d = res.as_dict()
+    d["screen"] = res.screen
+    return d
+
+
+def result_from_dict(d: dict[str, Any]) -> Result:
+    d = dict(d)
+    d["clients"] = [ClientResult(**c) for c in d.get("clients", [])]
+    return Result(**d)
+
+
+def run_many(
+    scenarios: list[Scenario],
+    *,
+    report_root: Path | None,
+    jobs: int = 1,
+    keep_going: bool = True,
+    progress: ProgressFn | None = None,
+) -> list[Result]:
+    """Run scenarios, `jobs` at a time (each in its own process when jobs > 1)."""
+    results: list[Result] = []
+    if jobs <= 1:
+        for scn in scenarios:
+            rd = report_root / scn.name if report_root else None
+            res = run_scenario(scn, report_dir=rd, progress=progress)
+            results.append(res)
+            if not res.passed and not keep_going:
+                break
+        return results
+
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager()
+    queue = manager.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        while not stop.is_set():
+            try:
+                name, phase, _ = queue.get(timeout=0.2)
+            except Exception:
+                continue
+            if progress:
+                progress(name, phase)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    order = {s.name: i for i, s in enumerate(scenarios)}
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            root = str(report_root) if report_root else None
+            futures = {pool.submit(_worker, str(s.file), root, queue): s for s in scenarios}
+            pending = set(futures)
+            failed = False
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    scn = futures[fut]
+                    try:
+                        res = result_from_dict(fut.result())
+                    except Exception as exc:
+                        res = Result(scn.name, str(scn.file), False, f"worker failed: {exc}")
+                    results.append(res)
+                    failed = failed or not res.passed
+                if failed and not keep_going:
+                    for fut in pending:
+                        fut.cancel()
+                    pending = {f for f in pending if not f.cancelled()}
+    finally:
+        stop.set()
+        t.join(timeout=1)
+        manager.shutdown()
+    results.sort(key=lambda r: order.get(r.scenario, 0))
+    return results
+
+
+def write_result_json(path: Path, result: Result) -> None:
+    path.write_text(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
