@@ -1,0 +1,111 @@
+"""A PXE segment in namespaces for the scripted client: router, proxy, one client host.
+
+`pxe_segment(...)` builds a Lab (pxelab.lab.net) with
+- rtr 192.168.10.1: dnsmasq as a plain home-router DHCP server (no PXE, no-ping), with the
+  seed machine's static lease 00:80:64:71:ab:0a -> 192.168.10.21;
+- pxe 192.168.10.20: dnsmasq with the seed's dnsmasq.conf (tftp-root pointed at the seed tree
+  built by pxelab.lab.tftptree) plus any lab-only lines a test adds;
+- cl: the client namespace, eth0 with the given MAC and no IPv4 address;
+and `probe(seg, *args)` runs `pxelab probe --json` in cl and returns (exit code, JSON).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import require_tool
+
+SEED_MAC = "00:80:64:71:ab:0a"
+SEED_UUID = "597c5400-922f-11db-9fff-008064667faa"
+SEED_IP = "192.168.10.21"
+
+ROUTER_CONF = """\
+port=0
+interface=eth0
+bind-interfaces
+dhcp-range=192.168.10.100,192.168.10.150,12h
+dhcp-host=00:80:64:71:ab:0a,192.168.10.21
+dhcp-option=option:router,192.168.10.1
+no-ping
+"""
+
+
+@dataclass
+class Segment:
+    lab: Any
+    client: Any
+    tree: Path
+    proxy_log: Path
+    router_log: Path
+
+    def proxy_lines(self) -> list[str]:
+        return self.proxy_log.read_text(errors="replace").splitlines()
+
+
+def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
+    dnsmasq = require_tool("dnsmasq")
+    host.popen([dnsmasq, "-k", "-C", str(conf), "--pid-file", f"--log-facility={log}",
+                f"--dhcp-leasefile={leases}", "--user=root", "--group=root"],
+               stdout=open(os.devnull, "wb"), stderr=open(os.devnull, "wb"))  # noqa: SIM115
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if log.exists() and "started" in log.read_text(errors="replace"):
+            # dnsmasq logs "started" just before it enters its loop; the sockets are open.
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"dnsmasq did not start: {log.read_text(errors='replace')[-500:]}")
+
+
+@contextlib.contextmanager
+def pxe_segment(*, router: bool = True, proxy: bool = True, proxy_extra: str = "",
+                proxy_conf: str | None = None, client_mac: str = SEED_MAC,
+                efi64: bool = False, drop: tuple[str, ...] = ()) -> Iterator[Segment]:
+    from pxelab.lab import tftptree
+    from pxelab.lab.net import Lab
+
+    work = Path(tempfile.mkdtemp(prefix="pxelab-client-", dir="/tmp"))
+    try:
+        work.chmod(0o755)
+        tree = tftptree.seed_tree(work / "tftpboot", efi64=efi64)
+        for name in drop:
+            (tree / name).unlink()
+        with Lab() as lab:
+            rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
+            pxe = lab.add_host("pxe", ipv4="192.168.10.20/24")
+            cl = lab.add_host("cl", mac=client_mac)
+            seg = Segment(lab, cl, tree, work / "proxy.log", work / "router.log")
+            if router:
+                (work / "router.conf").write_text(ROUTER_CONF)
+                _dnsmasq(rtr, work / "router.conf", seg.router_log, work / "router.leases")
+            if proxy:
+                conf = work / "proxy.conf"
+                if proxy_conf is None:
+                    tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf", conf, tree,
+                                                extra=proxy_extra)
+                else:
+                    conf.write_text(proxy_conf.format(tree=tree) + proxy_extra)
+                _dnsmasq(pxe, conf, seg.proxy_log, work / "proxy.leases")
+            yield seg
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def probe(seg: Segment, *args: str, timeout: float = 60) -> tuple[int, dict[str, Any]]:
+    proc = seg.client.run([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
+                           "--json", *args], timeout=timeout)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"probe printed no JSON (exit {proc.returncode}):\n"
+                             f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}") from exc
+    return proc.returncode, data

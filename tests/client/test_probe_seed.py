@@ -1,0 +1,78 @@
+"""`pxelab probe` against the seed's setup (dnsmasq router + dnsmasq proxy) in namespaces."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.client.conftest import SEED_IP, SEED_UUID, probe, pxe_segment
+
+pytestmark = pytest.mark.root
+
+# The seed's log (seed/tinycore-proxydhcp.txt), in its order.
+SEED_SEARCH = [
+    "pxelinux.cfg/597c5400-922f-11db-9fff-008064667faa",
+    "pxelinux.cfg/01-00-80-64-71-ab-0a",
+    "pxelinux.cfg/C0A80A15",
+    "pxelinux.cfg/C0A80A1",
+    "pxelinux.cfg/C0A80A",
+    "pxelinux.cfg/C0A80",
+    "pxelinux.cfg/C0A8",
+    "pxelinux.cfg/C0A",
+    "pxelinux.cfg/C0",
+    "pxelinux.cfg/C",
+    "pxelinux.cfg/default",
+]
+SEED_ENTRIES = [
+    ("tc476", "Standard Tiny Core 4.7.6"),
+    ("tc476_wyse", "Standard Tiny Core on Wyse Sx0"),
+    ("tc476_wyse_test", "Tiny Core on Wyse Sx0 (Specific)"),
+]
+
+
+def _menu(data: dict) -> list[tuple[str, str]]:
+    return [(e["label"], e["text"]) for e in data["menu"]["entries"] if not e["hidden"]]
+
+
+@pytest.mark.parametrize("prof", ["pxe-2.0-rom", "ipxe"])
+def test_seed_menu_and_search_order(prof: str) -> None:
+    with pxe_segment() as seg:
+        rc, data = probe(seg, "--profile", prof, "--uuid", SEED_UUID, "--offer-wait", "0.5")
+        server_log = seg.proxy_lines()
+    assert rc == 0, data["failure"]
+    assert data["ok"] and data["reached"] == "menu"
+    kinds = {(o["server"], o["kind"]) for o in data["offers"]}
+    assert kinds == {("192.168.10.1", "dhcp"), ("192.168.10.20", "proxy")}
+    assert data["address"] == SEED_IP
+    assert data["proxy"]["prompt"] == "Press F8 for boot menu"
+    assert data["proxy"]["menu"] == ["Boot from network", "Boot from local hard disk"]
+    assert data["boot_file"] == "pxelinux.0" and data["boot_server"] == "192.168.10.20"
+    assert data["tftp"][0]["file"] == "pxelinux.0" and data["tftp"][0]["found"]
+    assert [s["path"] for s in data["pxelinux"]["search"]] == SEED_SEARCH
+    assert [s["found"] for s in data["pxelinux"]["search"]] == [False] * 10 + [True]
+    assert data["menu"]["title"] == "PXE Boot Menu"
+    assert _menu(data) == SEED_ENTRIES
+    assert data["menu"]["default"] == "tc476"
+    # The server saw the same names, in the same order, as the seed's log shows.
+    tftp_names = [m.group(1) for line in server_log
+                  if (m := re.search(r"dnsmasq-tftp\[\d+\]: (?:file|sent) \S*?/tftpboot/"
+                                     r"(pxelinux\.cfg/\S+)", line))]
+    assert tftp_names[: len(SEED_SEARCH)] == SEED_SEARCH
+
+
+def test_select_label_fetches_kernel_and_initrd_in_full() -> None:
+    from pxelab.lab.tftptree import placeholder
+
+    with pxe_segment() as seg:
+        rc, data = probe(seg, "--profile", "ipxe", "--select", "tc476_wyse_test")
+    assert rc == 0, data["failure"]
+    assert data["reached"] == "kernel"
+    sel = data["pxelinux"]["selected"]
+    assert sel["append"].endswith("pci=nobios ignore_loglevel pata_cs5536.msr=1")
+    files = {(f["role"], f["path"]): f for f in sel["files"]}
+    kernel = files[("kernel", "images/wyseSx0/vmlinuz")]
+    initrd = files[("initrd", "images/tc/core.gz")]
+    for f, name in ((kernel, "images/wyseSx0/vmlinuz"), (initrd, "images/tc/core.gz")):
+        assert f["found"] and f["bytes"] == len(placeholder(name)) == f["tsize"]
+        assert f["size_ok"]
