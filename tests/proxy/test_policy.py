@@ -1,0 +1,177 @@
+"""The reply policy on requests built with the wire codec: who is answered, and with what."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pxelab.boot.policy import Local, ProxyPolicy, Request
+from pxelab.config.dnsmasq import read_dnsmasq_text
+from pxelab.wire import dhcp
+from tests.proxy.helpers import request
+
+PROXY = IPv4Address("192.168.10.20")
+LOCAL = Local(PROXY, 24, "eth0")
+SEED = """\
+port=0
+log-dhcp
+enable-tftp
+tftp-root=/srv/tftp
+dhcp-boot=pxelinux.0
+dhcp-option=vendor:PXEClient,6,2b
+dhcp-no-override
+pxe-prompt="Press F8 for boot menu", 3
+pxe-service=X86PC, "Boot from network", pxelinux
+pxe-service=X86PC, "Boot from local hard disk", 0
+dhcp-range=192.168.10.20,proxy
+"""
+
+
+def decide(conf: str, data: bytes, port: int = 67, local: Local = LOCAL):
+    return ProxyPolicy(read_dnsmasq_text(conf)).decide(Request.from_bytes(data, port), local)
+
+
+def test_uefi_on_67_gets_no_43_and_siaddr_self() -> None:
+    conf = SEED + 'pxe-service=X86-64_EFI,"UEFI A",a.efi\npxe-service=X86-64_EFI,"UEFI B",b.efi\n'
+    d = decide(conf, request(arch=7, vendor="PXEClient:Arch:00007:UNDI:003010"))
+    m = dhcp.decode(d.reply)
+    assert d.kind == "offer" and 43 not in m.options
+    assert m.siaddr == PROXY and m.file_name == "pxelinux.0"
+    assert m.options.raw(60) == b"PXEClient"
+    # on 4011 (two UEFI services: no shortcut) it gets the menu
+    d = decide(conf, request(3, arch=7, ciaddr="192.168.10.50"), port=4011)
+    m = dhcp.decode(d.reply)
+    assert [i.text for i in m.pxe_options().menu] == ["UEFI A", "UEFI B"]
+    assert m.ciaddr == IPv4Address("192.168.10.50") and not m.broadcast
+
+
+def test_single_uefi_service_shortcut() -> None:
+    conf = SEED + 'pxe-service=X86-64_EFI,"UEFI",syslinux\n'
+    d = decide(conf, request(arch=7))
+    m = dhcp.decode(d.reply)
+    assert 43 not in m.options and m.file == b"" and m.siaddr == PROXY
+    d = decide(conf, request(3, arch=7), port=4011)  # iPXE/EDK2 ProxyDHCPREQUEST, no 43.71
+    m = dhcp.decode(d.reply)
+    assert d.kind == "ack" and 43 not in m.options
+    assert m.file_name == "syslinux.0" and m.server_name == "192.168.10.20"
+    assert m.broadcast and m.yiaddr == IPv4Address("0.0.0.0")
+    # arch 9 is not arch 7 for services (dnsmasq matches the number exactly)
+    d = decide(conf, request(arch=9))
+    assert dhcp.decode(d.reply).file_name == "pxelinux.0"
+
+
+def test_pxebs_layer_and_local_boot() -> None:
+    d = decide(SEED, request(3, ciaddr="192.168.10.50", boot_item=(0x8000, 1)), port=4011)
+    m = dhcp.decode(d.reply)
+    assert m.file_name == "pxelinux.1" and m.yiaddr == IPv4Address("192.168.10.50")
+    assert m.pxe_options().boot_item.layer == 1
+    d = decide(SEED, request(3, ciaddr="192.168.10.50", boot_item=(0, 0)), port=4011)
+    assert d.reply is None and "local boot" in d.reason
+    d = decide(SEED, request(3, ciaddr="10.9.9.9", boot_item=(0x8000, 0)), port=4011)
+    assert d.reply is None and "no proxy range" in d.reason
+
+
+def test_ipxe_chainload_by_175_and_user_class() -> None:
+    conf = SEED + "dhcp-match=set:ipxe,175\ndhcp-boot=tag:ipxe,http://192.168.10.20/menu.ipxe\n"
+    d = decide(conf, request(ipxe=True))
+    assert d.file == "http://192.168.10.20/menu.ipxe" and "ipxe" in d.tags
+    assert decide(conf, request()).file == "pxelinux.0"
+    conf = SEED + "dhcp-userclass=set:ipxe,iPXE\ndhcp-boot=tag:ipxe,undionly.kpxe\n"
+    rfc3004 = b"\x04iPXE"
+    assert decide(conf, request(user_class=rfc3004)).file == "undionly.kpxe"
+    assert decide(conf, request(user_class=b"iPXE")).file == "undionly.kpxe"
+
+
+def test_boot_per_arch_with_next_server() -> None:
+    conf = SEED + (
+        "dhcp-match=set:efi64,option:client-arch,7\n"
+        "dhcp-boot=tag:efi64,syslinux.efi,,192.168.10.30\n"
+    )
+    m = dhcp.decode(decide(conf, request(arch=7)).reply)
+    assert m.file_name == "syslinux.efi" and m.siaddr == IPv4Address("192.168.10.30")
+    m = dhcp.decode(decide(conf, request(arch=0)).reply)
+    assert m.file_name == "pxelinux.0" and m.siaddr == IPv4Address("0.0.0.0")
+
+
+def test_uuid_echo_and_vendor_classes() -> None:
+    assert 97 not in dhcp.decode(decide(SEED, request(uuid=None)).reply).options
+    zero = bytes(17)
+    assert dhcp.decode(decide(SEED, request(uuid=zero)).reply).options.raw(97) == zero
+    conf = SEED + "dhcp-pxe-vendor=PXEClient,HW-Client\n"
+    d = decide(conf, request(vendor="HW-Client:Arch:00000"))
+    assert dhcp.decode(d.reply).options.raw(60) == b"HW-Client"
+    assert decide(SEED, request(vendor="HW-Client:Arch:00000")).reply is None
+
+
+def test_relayed_discover_is_answered_when_a_range_covers_the_relay() -> None:
+    d = decide(SEED, request(giaddr="192.168.10.1"))
+    m = dhcp.decode(d.reply)
+    assert m.giaddr == IPv4Address("192.168.10.1") and m.broadcast
+    d = decide(SEED, request(giaddr="10.0.0.1"))
+    assert d.reply is None and "no proxy range" in d.reason
+
+
+def test_no_93_no_answer_and_request_to_us_is_acked() -> None:
+    d = decide(SEED, request(arch=None))
+    assert d.reply is None and "93" in d.reason
+    d = decide(SEED, request(3, server_id="192.168.10.20"))
+    assert d.kind == "ack"  # deliberate difference from dnsmasq (it ignores REQUEST on 67)
+
+
+def test_menu_cap_drops_the_menu() -> None:
+    long = "x" * 60
+    conf = SEED + "".join(f'pxe-service=x86PC,"{long}{i}",f{i}\n' for i in range(5))
+    m = dhcp.decode(decide(conf, request()).reply)
+    pxe = m.pxe_options()
+    # dnsmasq logs "PXE menu too large" and sends only the configured sub-options
+    assert not pxe.menu and not pxe.boot_servers and pxe.discovery_control == 2
+
+
+def test_no_menu_means_discovery_8_and_fake_prompt() -> None:
+    conf = "dhcp-boot=pxelinux.0\ndhcp-range=192.168.10.20,proxy\n"
+    pxe = dhcp.decode(decide(conf, request()).reply).pxe_options()
+    assert pxe.discovery_control == 8 and pxe.prompt.text == "PXE" and pxe.prompt.timeout == 0
+
+
+_configs = st.sampled_from([
+    SEED,
+    SEED + "dhcp-pxe-vendor=PXEClient,HW-Client,\"\"\n".replace(',""', ""),
+    "dhcp-boot=x\ndhcp-range=192.168.10.20,proxy\ndhcp-match=set:a,60\ndhcp-boot=tag:a,y\n",
+    SEED + "dhcp-vendorclass=set:msft,MSFT\ndhcp-boot=tag:msft,evil\n",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    conf=_configs,
+    vendor=st.one_of(st.none(), st.sampled_from(["MSFT 5.0", "udhcp 1.36", "", "PXECLIENT",
+                                                 "xPXEClient", "dhcpcd-9"]), st.text(max_size=20)),
+    mtype=st.sampled_from([1, 3, 8]),
+    arch=st.one_of(st.none(), st.integers(0, 0xFFFF)),
+    port=st.sampled_from([67, 4011]),
+    giaddr=st.sampled_from(["0.0.0.0", "192.168.10.1"]),
+)
+def test_non_pxe_client_is_never_answered(conf: str, vendor: str | None, mtype: int,
+                                          arch: int | None, port: int, giaddr: str) -> None:
+    if vendor is not None and (vendor.startswith("PXEClient") or vendor.startswith("HW-Client")):
+        return
+    data = request(mtype, vendor=vendor, arch=arch, giaddr=giaddr, ciaddr="192.168.10.9",
+                   boot_item=(0x8000, 0) if port == 4011 else None)
+    d = decide(conf, data, port)
+    assert d.reply is None and d.kind == "ignored"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=600), st.sampled_from([67, 4011]))
+def test_garbage_never_raises_anything_but_wire_errors(data: bytes, port: int) -> None:
+    from pxelab.wire.errors import WireError
+
+    try:
+        req = Request.from_bytes(data, port)
+    except WireError:
+        return
+    d = ProxyPolicy(read_dnsmasq_text(SEED)).decide(req, LOCAL)
+    if d.reply is not None:
+        assert dhcp.decode(d.reply).yiaddr in (IPv4Address("0.0.0.0"), IPv4Address(req.ciaddr))
