@@ -1,0 +1,138 @@
+"""The simulated router against real DHCP clients (udhcpc, dhclient, perfdhcp) and rdisc6."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.router.conftest import start_router
+
+pytestmark = pytest.mark.root
+
+POOL = (ipaddress.IPv4Address("192.168.10.100"), ipaddress.IPv4Address("192.168.10.150"))
+
+
+def in_pool(ip: str) -> bool:
+    return POOL[0] <= ipaddress.IPv4Address(ip) <= POOL[1]
+
+
+def test_udhcpc_gets_a_lease(router_lab):
+    busybox = require_tool("busybox")
+    pc = router_lab.lab.add_host("pc")
+    out = pc.run([busybox, "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-i", "eth0",
+                  "-s", "/bin/true"], timeout=30)
+    assert out.returncode == 0, out.stderr
+    m = re.search(r"lease of (\S+) obtained from 192\.168\.10\.1", out.stdout + out.stderr)
+    assert m, out.stdout + out.stderr
+    assert in_pool(m.group(1))
+    acks = router_lab.events_named("ack")
+    assert [a["ip"] for a in acks] == [m.group(1)]
+    assert acks[0]["client"] == pc.mac
+    assert acks[0]["state"] == "selecting"
+
+
+def test_dhclient_gets_a_lease(router_lab):
+    dhclient = require_tool("dhclient")
+    pc = router_lab.lab.add_host("pc")
+    t = router_lab.tmp
+    out = pc.run([dhclient, "-sf", "/bin/true", "-1", "-v", "-pf", str(t / "dh.pid"),
+                  "-lf", str(t / "dh.leases"), "eth0"], timeout=60)
+    assert out.returncode == 0, out.stderr
+    m = re.search(r"DHCPACK of (\S+) from 192\.168\.10\.1", out.stderr)
+    assert m, out.stderr
+    assert in_pool(m.group(1))
+    assert f"bound to {m.group(1)}" in out.stderr
+    assert (t / "dh.leases").read_text().count(m.group(1)) >= 1
+
+
+def test_static_lease_gets_its_address(router_lab):
+    busybox = require_tool("busybox")
+    pc = router_lab.lab.add_host("st", mac="02:00:00:00:ab:0a")
+    out = pc.run([busybox, "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-i", "eth0",
+                  "-s", "/bin/true"], timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "lease of 192.168.10.21 obtained" in out.stdout + out.stderr
+
+
+def test_wrong_address_gets_a_nak(router_lab):
+    """dhclient remembers 192.168.10.222 (outside the pool): INIT-REBOOT, NAK, then a new lease."""
+    dhclient = require_tool("dhclient")
+    pc = router_lab.lab.add_host("pc")
+    t = router_lab.tmp
+    (t / "dh.leases").write_text(
+        'lease {\n  interface "eth0";\n  fixed-address 192.168.10.222;\n'
+        "  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 192.168.10.1;\n"
+        "  renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n"
+        "  expire 4 2037/01/01 00:00:00;\n}\n"
+    )
+    out = pc.run([dhclient, "-sf", "/bin/true", "-1", "-v", "-pf", str(t / "dh.pid"),
+                  "-lf", str(t / "dh.leases"), "eth0"], timeout=60)
+    assert "DHCPNAK from 192.168.10.1" in out.stderr, out.stderr
+    naks = router_lab.events_named("nak")
+    assert naks and naks[0]["ip"] == "192.168.10.222"
+    assert naks[0]["state"] == "init-reboot"
+    acks = router_lab.events_named("ack")
+    assert acks and in_pool(acks[-1]["ip"])
+
+
+def test_rdisc6_sees_an_advertisement_within_a_second(router_lab):
+    rdisc6 = require_tool("rdisc6")
+    pc = router_lab.lab.add_host("pc")
+    out = pc.run([rdisc6, "-1", "-r", "1", "-w", "1000", "eth0"], timeout=10)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"Prefix\s+:\s+fd00:10::/64", out.stdout), out.stdout
+    assert "Autonomous address conf.:          Yes" in out.stdout
+    assert f"from {router_lab.rtr.link_local}" in out.stdout
+
+
+def test_perfdhcp_500_exchanges_unique_addresses_no_nak(tmp_path):
+    """Relayed through perfdhcp's own address (giaddr), as a relay agent would."""
+    from pxelab.lab.net import Lab
+    from pxelab.serve.events import read_events
+
+    perfdhcp = require_tool("perfdhcp")
+    events = tmp_path / "router.jsonl"
+    with Lab(subnet="10.10.0.0/16") as lab:
+        rtr = lab.add_host("rtr", ipv4="10.10.0.1/16")
+        pf = lab.add_host("pf", ipv4="10.10.0.2/16")
+        start_router(lab, rtr, events, "--no-ra", subnet="10.10.0.1/16",
+                     pool="10.10.1.0-10.10.40.255")
+        out = pf.run([perfdhcp, "-4", "-l", "10.10.0.2", "-r", "100", "-n", "500", "-R", "500",
+                      "-u", "-W", "2000000", "10.10.0.1"], timeout=60)
+    text = out.stdout
+    assert out.returncode == 0, text + out.stderr
+    for section in ("DISCOVER-OFFER", "REQUEST-ACK"):
+        part = text.split(f"Statistics for: {section}")[1]
+        assert re.search(r"received packets: 500\b", part), part
+        assert re.search(r"non unique addresses: 0\b", part), part
+    evs = read_events(events)
+    acks = [e["ip"] for e in evs if e["event"] == "ack"]
+    assert len(acks) == 500 and len(set(acks)) == 500
+    assert not [e for e in evs if e["event"] == "nak"]
+
+
+def test_quirk_require_client_id(tmp_path):
+    """require-client-id: a client without option 61 (dhclient by default) gets nothing."""
+    from pxelab.lab.net import Lab
+
+    busybox = require_tool("busybox")
+    events = tmp_path / "router.jsonl"
+    with Lab() as lab:
+        rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
+        start_router(lab, rtr, events, "--no-ra", "--quirk", "require-client-id",
+                     "--quirk", "option60-pxeclient")
+        pc = lab.add_host("pc")
+        # udhcpc sends option 61 unless -C: with it, it gets a lease; with -C, none.
+        ok = pc.run([busybox, "udhcpc", "-f", "-q", "-n", "-t", "3", "-T", "1", "-i", "eth0",
+                     "-s", "/bin/true"], timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        none = pc.run([busybox, "udhcpc", "-C", "-f", "-q", "-n", "-t", "2", "-T", "1",
+                       "-i", "eth0", "-s", "/bin/true"], timeout=30)
+        assert none.returncode != 0
+    from pxelab.serve.events import read_events
+
+    ignored = [e for e in read_events(events) if e["event"] == "ignored"]
+    assert ignored and "client identifier" in ignored[0]["reason"]
