@@ -14,6 +14,8 @@ import logging
 import os
 import socket
 import struct
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ log = logging.getLogger("pxelab.tftp")
 _IP_MTU = getattr(socket, "IP_MTU", 14)
 _DATA_HDR = struct.Struct(">HH")
 _ACK_OP, _ERR_OP = 4, 5
+_UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
+_GSO_MAX = 65000  # payload bytes per segmented send (a datagram's 64 KiB minus headers)
 
 
 @dataclass
@@ -59,8 +63,10 @@ class _Transfer:
     """State shared by reads and writes: client address, socket, retransmission timer."""
 
     def __init__(self, server: TftpServer, addr: tuple[str, int], sock: socket.socket,
-                 own_sock: bool, file: str, path: str, neg: w.Negotiated) -> None:
+                 own_sock: bool, file: str, path: str, neg: w.Negotiated,
+                 threaded: bool = False) -> None:
         self.server = server
+        self.threaded = threaded
         self.loop = server._loop
         self.addr = addr
         self.sock = sock
@@ -79,14 +85,66 @@ class _Transfer:
         self.progressed = False
         self._timer: asyncio.TimerHandle | None = None
         self.send = sock.send if own_sock else self._sendto
-        if own_sock:
+        self._thread: threading.Thread | None = None
+        if threaded:
+            # A blocking socket whose recv gives up after the retransmission timeout: one
+            # syscall per packet, and the thread wakes straight from the kernel.
+            sec = int(self.timeout)
+            tv = struct.pack("ll", sec, int((self.timeout - sec) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            sock.setblocking(True)
+        elif own_sock:
             self.loop.add_reader(sock.fileno(), self._readable)
 
     def _sendto(self, data: bytes) -> int:
         return self.sock.sendto(data, self.addr)
 
     def arm(self) -> None:
-        self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
+        if self.done:
+            return
+        if self.threaded:
+            self._thread = threading.Thread(target=self._drive, name=f"tftp-{self.addr[0]}",
+                                            daemon=True)
+            self._thread.start()
+        else:
+            self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
+
+    def _drive(self) -> None:
+        recv = self.sock.recv
+        packet = self.packet
+        try:
+            while not self.done:
+                try:
+                    pkt = recv(65536)
+                except (BlockingIOError, TimeoutError, InterruptedError):
+                    self.check_timeout()
+                    continue
+                except OSError:
+                    self.client_gone()
+                    continue
+                if not pkt:  # shut down by stop()
+                    self.finish("aborted", reason="server stopping")
+                    break
+                packet(pkt)
+        except Exception:
+            log.exception("transfer of %s to %s failed", self.path, self.addr[0])
+            self.finish("failed", reason="internal error")
+
+    def check_timeout(self) -> None:
+        """Threaded mode: retransmit if nothing moved for a whole timeout."""
+        if self.done or time.monotonic() - self.sent_at < self.timeout:
+            return
+        self.retries += 1
+        if self.retries > self.server.settings.retries:
+            self.expired()
+            return
+        self.retransmit()
+        self.sent_at = time.monotonic()
+
+    def wake(self) -> None:
+        """Make a blocked recv in the transfer thread return (used by stop())."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def _tick(self) -> None:
         if self.done:
@@ -145,8 +203,9 @@ class _Transfer:
             self._timer.cancel()
             self._timer = None
         if self.own_sock:
-            with contextlib.suppress(ValueError, OSError):
-                self.loop.remove_reader(self.sock.fileno())
+            if not self.threaded:
+                with contextlib.suppress(ValueError, OSError):
+                    self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
 
     def finish(self, outcome: str, **extra: Any) -> None:
@@ -155,7 +214,11 @@ class _Transfer:
         self.done = True
         self.close()
         self.release()
-        self.server._finished(self, outcome, extra)
+        if self.threaded and self._thread is threading.current_thread():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self.loop.call_soon_threadsafe(self.server._finished, self, outcome, extra)
+        else:
+            self.server._finished(self, outcome, extra)
 
     # Overridden by the concrete transfers.
     def packet(self, pkt: bytes) -> None: ...
@@ -179,6 +242,11 @@ class _Read(_Transfer):
         self.base = 0 if oack is not None else 1  # first unacknowledged block
         self.sent_upto = self.base - 1  # highest block sent in this window
         self.dup_resent = False
+        # UDP segmentation offload: a whole window leaves in one sendmsg (falls back to one
+        # send per block if the kernel refuses it).
+        self.gso = self.windowsize > 1 and not netascii
+        self.gso_opt = [(socket.SOL_UDP, _UDP_SEGMENT, struct.pack("=H", self.blksize + 4))]
+        self._pre: tuple[int, int, bytes] | None = None
         if netascii:
             self._na = _Netascii(fd, self.blksize)
             self.last = 1 << 62  # unknown until the converter reaches the end
@@ -200,6 +268,9 @@ class _Read(_Transfer):
         # The OACK (block 0) goes alone: data waits for the client's ACK 0.
         end = min(self.base + self.windowsize - 1, self.last) if self.base else 0
         i = self.sent_upto + 1
+        if self.gso and i >= 1 and end > i and self._send_gso(i, end):
+            self.sent_at = self.loop.time()
+            return
         send = self.send
         while i <= end:
             try:
@@ -213,6 +284,107 @@ class _Read(_Transfer):
             i += 1
             end = min(end, self.last)
         self.sent_at = self.loop.time()
+
+    def _send_gso(self, i: int, end: int) -> bool:
+        """Blocks i..end in as few sendmsg calls as the 64 KiB datagram limit allows."""
+        seg = self.blksize + 4
+        per_call = max(1, min(64, _GSO_MAX // seg))
+        while i <= end:
+            j = min(end, i + per_call - 1)
+            pre = self._pre
+            buf = pre[2] if pre is not None and pre[0] == i and pre[1] == j else self._frame(i, j)
+            self._pre = None
+            try:
+                if self.own_sock:
+                    self.sock.sendmsg([buf], self.gso_opt)
+                else:
+                    self.sock.sendmsg([buf], self.gso_opt, 0, self.addr)
+            except (BlockingIOError, InterruptedError):
+                return True  # the timer resends what did not leave
+            except ConnectionRefusedError:
+                self.client_gone()
+                return True
+            except OSError as exc:
+                log.debug("UDP segmentation offload refused (%s): one send per block", exc)
+                self.gso = False
+                return False
+            self.sent_upto = j
+            i = j + 1
+        # While the client takes this window in, frame the next one (read ahead, off the
+        # critical path): when its ACK comes, the next window leaves at once.
+        if self.windowsize <= per_call and end < self.last:
+            nxt_i, nxt_j = end + 1, min(end + self.windowsize, self.last)
+            self._pre = (nxt_i, nxt_j, self._frame(nxt_i, nxt_j))
+        return True
+
+    def _frame(self, i: int, j: int) -> bytes:
+        fd, bs, pack, pread = self.fd, self.blksize, _DATA_HDR.pack, os.pread
+        parts = []
+        for k in range(i, j + 1):
+            parts.append(pack(3, k & 0xFFFF))
+            parts.append(pread(fd, bs, (k - 1) * bs))
+        return b"".join(parts)
+
+    def _drive(self) -> None:
+        if self.windowsize == 1 and not self.netascii:
+            self._drive_lockstep()
+        super()._drive()
+
+    def _drive_lockstep(self) -> None:
+        """The hot loop of a lockstep transfer on its own socket.
+
+        While the client handles block n, block n+1 is read and framed, so an ACK costs one
+        comparison and one send. Anything else (the OACK phase, a repeated ACK, an ERROR, a
+        timeout, the final block) goes to the general handler.
+        """
+        recv, send, pread, pack = self.sock.recv, self.sock.send, os.pread, _DATA_HDR.pack
+        fd, bs, last = self.fd, self.blksize, self.last
+        monotonic = time.monotonic
+        while not self.done:
+            base = self.base
+            if base < 1 or base >= last or self.sent_upto != base:
+                try:
+                    pkt = recv(65536)
+                except (BlockingIOError, TimeoutError, InterruptedError):
+                    self.check_timeout()
+                    continue
+                except OSError:
+                    self.client_gone()
+                    continue
+                if not pkt:
+                    self.finish("aborted", reason="server stopping")
+                    return
+                self.packet(pkt)
+                continue
+            want = pack(_ACK_OP, base & 0xFFFF)
+            nxt = base + 1
+            framed = pack(3, nxt & 0xFFFF) + pread(fd, bs, base * bs)
+            try:
+                pkt = recv(65536)
+            except (BlockingIOError, TimeoutError, InterruptedError):
+                self.check_timeout()
+                continue
+            except OSError:
+                self.client_gone()
+                continue
+            if pkt == want:
+                self.progressed = True
+                self.base = nxt
+                self.retries = 0
+                try:
+                    send(framed)
+                except (BlockingIOError, InterruptedError):
+                    pass  # the timer resends it
+                except OSError:
+                    self.client_gone()
+                    continue
+                self.sent_upto = nxt
+                self.sent_at = monotonic()
+            elif not pkt:
+                self.finish("aborted", reason="server stopping")
+                return
+            else:
+                self.packet(pkt)
 
     def packet(self, pkt: bytes) -> None:
         if len(pkt) >= 4 and pkt[1] == _ACK_OP and pkt[0] == 0:
@@ -232,15 +404,16 @@ class _Read(_Transfer):
                 self.dup_resent = True
                 self.sent_upto = self.base - 1
                 self.send_window()
+            elif self.threaded:
+                self.check_timeout()
             return
         if delta > self.sent_upto - ref:
             return  # an ACK for a block not sent yet (or a stale one from long ago)
         acked = ref + delta
         if acked > 0:
             self.progressed = True
-            self.bytes = min(acked * self.blksize, self.size) if not self.netascii else \
-                self._na.bytes_upto(acked)
         if acked >= self.last:
+            self.base = acked + 1
             self.finish("sent")
             return
         self.base = acked + 1
@@ -260,7 +433,7 @@ class _Read(_Transfer):
     def expired(self) -> None:
         if self._final_sent():
             # Only the final ACK is missing: the client has the file (RFC 1350's "dallying").
-            self.bytes = self.size if not self.netascii else self._na.bytes_upto(self.last)
+            self.base = self.last + 1
             self.finish("sent", final_ack=False)
         else:
             self.finish("failed", reason="timeout")
@@ -272,6 +445,10 @@ class _Read(_Transfer):
             self.finish("failed", reason="client unreachable")
 
     def release(self) -> None:
+        acked = min(self.base - 1, self.last)
+        if acked > 0:
+            self.bytes = (self._na.bytes_upto(acked) if self.netascii
+                          else min(acked * self.blksize, self.size))
         os.close(self.fd)
 
 
@@ -417,8 +594,16 @@ class TftpServer:
         log.info("TFTP root is %s", self.root.shown)
 
     async def stop(self) -> None:
+        threads = []
         for t in list(self.active):
-            t.finish("aborted", reason="server stopping")
+            if t.threaded and t._thread is not None:
+                t.wake()
+                threads.append(t._thread)
+            else:
+                t.finish("aborted", reason="server stopping")
+        for th in threads:
+            await asyncio.to_thread(th.join, 5.0)
+        await asyncio.sleep(0)  # let the threads' last reports run
         if self._sock is not None:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
@@ -560,7 +745,7 @@ class TftpServer:
             size = netascii_size(opened.fd)
         neg = w.negotiate(req.options, self._limits(mtu, size, False))
         oack = w.encode_oack(neg.oack) if neg.oack else None
-        t = _Read(self, addr, sock, own, req.filename, opened.path, neg,
+        t = _Read(self, addr, sock, own, req.filename, opened.path, neg, own,
                   fd=opened.fd, size=opened.size, netascii=netascii, oack=oack)
         self._register(t)
 
