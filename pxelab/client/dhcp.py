@@ -111,9 +111,11 @@ class Offer:
         return self.kind in ("dhcp+pxe", "proxy")
 
 
-def classify(rep: packet.Reply, needs_option60: bool) -> tuple[str, str]:
-    """(kind, ignored-reason) for an offer."""
-    pxe_class = rep.vendor_class.startswith("PXEClient")
+def classify(rep: packet.Reply, needs_option60: bool, own_class: str = "PXEClient"
+             ) -> tuple[str, str]:
+    """(kind, ignored-reason) for an offer. `own_class` is the client's own vendor class name
+    (a "HW-Client" ROM recognises "HW-Client" in option 60 as well as "PXEClient")."""
+    pxe_class = rep.vendor_class.startswith(("PXEClient", own_class))
     has_addr = rep.yiaddr != "0.0.0.0"
     if 53 not in rep.options:
         return "bootp", ""
@@ -214,7 +216,8 @@ class DhcpClient:
                 if key in seen:
                     continue
                 seen.add(key)
-                kind, ignored = classify(rep, d.needs_option60)
+                kind, ignored = classify(rep, d.needs_option60,
+                                         d.vendor_class_for(self.arch).split(":")[0])
                 offer = Offer(src, sport, rep, kind, time.monotonic() - self.started, ignored)
                 offers.append(offer)
                 what = f"yiaddr {rep.yiaddr}" if offer.has_address else "no address"

@@ -67,6 +67,7 @@ class WalkResult:
     boot_server: str | None = None
     boot_file: str | None = None
     boot_path: str = ""  # how the boot file was obtained
+    boot_reply: dict[str, Any] | None = None  # the 4011 / discovery ACK, when there was one
     tftp: list[dict[str, Any]] = field(default_factory=list)
     tftp_probe: dict[str, Any] | None = None
     pxelinux: dict[str, Any] | None = None
@@ -92,7 +93,8 @@ class WalkResult:
             "offers": self.offers, "address": self.address, "netmask": self.netmask,
             "router": self.router, "dhcp_server": self.dhcp_server, "proxy": self.proxy,
             "boot_server": self.boot_server, "boot_file": self.boot_file,
-            "boot_path": self.boot_path, "tftp": self.tftp, "tftp_probe": self.tftp_probe,
+            "boot_path": self.boot_path, "boot_reply": self.boot_reply, "tftp": self.tftp,
+            "tftp_probe": self.tftp_probe,
             "pxelinux": self.pxelinux or {"search": []}, "menu": self.menu,
             "reached": self.reached, "timeline": self.timeline,
         }
@@ -121,8 +123,7 @@ def _uuid_text(raw: bytes | None) -> str | None:
     return None if raw is None else str(uuidlib.UUID(bytes=raw))
 
 
-def offer_json(o: Offer, client: DhcpClient) -> dict[str, Any]:
-    rep = o.reply
+def options_json(rep: packet.Reply) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for code in rep.order:
         value = rep.options[code]
@@ -141,6 +142,12 @@ def offer_json(o: Offer, client: DhcpClient) -> dict[str, Any]:
                 options[str(code)] = text if text.isprintable() else value.hex()
             except UnicodeDecodeError:
                 options[str(code)] = value.hex()
+    return options
+
+
+def offer_json(o: Offer, client: DhcpClient) -> dict[str, Any]:
+    rep = o.reply
+    options = options_json(rep)
     return {
         "server": o.server, "port": o.port, "kind": "dhcp" if o.has_address else "proxy",
         "pxe": o.is_pxe, "class": o.kind, "yiaddr": rep.yiaddr, "siaddr": rep.siaddr,
@@ -149,6 +156,11 @@ def offer_json(o: Offer, client: DhcpClient) -> dict[str, Any]:
         "file": client.boot_file(rep), "options": options, "ignored": o.ignored or None,
         "t": round(o.t, 3),
     }
+
+
+def _reply_json(server: str, rep: packet.Reply, file_: str) -> dict[str, Any]:
+    return {"server": server, "siaddr": rep.siaddr, "file": file_,
+            "options": options_json(rep)}
 
 
 @contextlib.contextmanager
@@ -277,6 +289,7 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
                             f"{btype} ({where}:4011)")
         final_server, final = got
         file_ = client.boot_file(final)
+        res.boot_reply = _reply_json(final_server, final, file_)
         res.boot_path = f"boot-server discovery type {btype} to {final_server}"
     elif want_4011 or (d.binl_request and pxe is None and boot_offer.kind == "proxy") or (
             d.ipxe_proxy_request and not file_ and not (pxe and pxe.menu)):
@@ -289,6 +302,7 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
             return res.fail("boot-server", f"no answer from {boot_server}:4011 ({why})")
         final_server, final = got
         file_ = client.boot_file(final)
+        res.boot_reply = _reply_json(final_server, final, file_)
         res.boot_path = f"request to {final_server}:4011 ({why})"
     else:
         res.boot_path = f"{boot_offer.kind} offer from {boot_offer.server}"

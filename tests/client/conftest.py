@@ -1,8 +1,9 @@
 """A PXE segment in namespaces for the scripted client: router, proxy, one client host.
 
 `pxe_segment(...)` builds a Lab (pxelab.lab.net) with
-- rtr 192.168.10.1: dnsmasq as a plain home-router DHCP server (no PXE, no-ping), with the
-  seed machine's static lease 00:80:64:71:ab:0a -> 192.168.10.21;
+- rtr 192.168.10.1: dnsmasq as a plain home-router DHCP server (no PXE, no-ping), or
+  `pxelab router` (router="pxelab"), with the seed machine's static lease
+  00:80:64:71:ab:0a -> 192.168.10.21;
 - pxe 192.168.10.20: dnsmasq with the seed's dnsmasq.conf (tftp-root pointed at the seed tree
   built by pxelab.lab.tftptree) plus any lab-only lines a test adds;
 - cl: the client namespace, eth0 with the given MAC and no IPv4 address;
@@ -15,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +54,26 @@ class Segment:
         return self.proxy_log.read_text(errors="replace").splitlines()
 
 
+def _wait_udp(host: Any, port: int, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = host.run(["ss", "-ulnH"]).stdout
+        if any(line.split()[3].endswith(f":{port}") for line in out.splitlines()
+               if len(line.split()) > 3):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} is not listening on UDP port {port} after 10 s")
+
+
+def _pxelab_router(host: Any, work: Path) -> None:
+    host.popen([sys.executable, "-m", "pxelab", "router", "--interface", "eth0",
+                "--address", "192.168.10.1/24", "--pool", "192.168.10.100-192.168.10.150",
+                "--static", f"{SEED_MAC}={SEED_IP}", "--no-ra",
+                "--events", str(work / "router.events")],
+               stdout=open(work / "router.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    _wait_udp(host, 67, "pxelab router")
+
+
 def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
     dnsmasq = require_tool("dnsmasq")
     host.popen([dnsmasq, "-k", "-C", str(conf), "--pid-file", f"--log-facility={log}",
@@ -67,7 +89,7 @@ def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
 
 
 @contextlib.contextmanager
-def pxe_segment(*, router: bool = True, proxy: bool = True, proxy_extra: str = "",
+def pxe_segment(*, router: str | None = "dnsmasq", proxy: bool = True, proxy_extra: str = "",
                 proxy_conf: str | None = None, client_mac: str = SEED_MAC,
                 efi64: bool = False, drop: tuple[str, ...] = ()) -> Iterator[Segment]:
     from pxelab.lab import tftptree
@@ -84,9 +106,11 @@ def pxe_segment(*, router: bool = True, proxy: bool = True, proxy_extra: str = "
             pxe = lab.add_host("pxe", ipv4="192.168.10.20/24")
             cl = lab.add_host("cl", mac=client_mac)
             seg = Segment(lab, cl, tree, work / "proxy.log", work / "router.log")
-            if router:
+            if router == "dnsmasq":
                 (work / "router.conf").write_text(ROUTER_CONF)
                 _dnsmasq(rtr, work / "router.conf", seg.router_log, work / "router.leases")
+            elif router == "pxelab":
+                _pxelab_router(rtr, work)
             if proxy:
                 conf = work / "proxy.conf"
                 if proxy_conf is None:
