@@ -21,6 +21,7 @@ import pwd
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import ModuleType
 
 from pxelab.boot.pxelinux import (
     Config,
@@ -532,6 +533,7 @@ class _Checker:
             directive = "UI" if config.ui is not None else "DEFAULT"
             self._check_module(ui, dirs, where, f"{directive} {config.boot_command}", looked,
                                firmware)
+        rel = (f"; relative names start in {prefix}, the boot file's directory" if prefix else "")
         for e in config.menu_entries():
             where_label = f"{e.filename}:{e.kernel_line or e.line}"
             if e.kind == "localboot" or e.kernel is None:
@@ -547,7 +549,8 @@ class _Checker:
             if not tree.has(kpath, where_label):
                 report.error(
                     where_label,
-                    f"label {e.label}: kernel {e.kernel} is missing ({tree.local(kpath)})",
+                    f"label {e.label}: kernel {e.kernel} is missing ({tree.local(kpath)})"
+                    + rel,
                     f"put the kernel at {tree.local(kpath)} or correct the KERNEL line",
                     key=tree.local(kpath),
                 )
@@ -557,7 +560,8 @@ class _Checker:
                 if not tree.has(ipath, where_i):
                     report.error(
                         where_i,
-                        f"label {e.label}: initrd {initrd} is missing ({tree.local(ipath)})",
+                        f"label {e.label}: initrd {initrd} is missing ({tree.local(ipath)})"
+                        + rel,
                         f"put the initrd at {tree.local(ipath)} or correct initrd=",
                         key=tree.local(ipath),
                     )
@@ -610,6 +614,7 @@ class Offer:
     prompt_timeout: int | None = None
     local_boot: bool = False
     notes: list[str] = field(default_factory=list)
+    source: Source | None = None  # the configuration line the boot file came from
 
     def describe(self) -> str:
         parts = [f"boot file {self.boot_file or '(none)'} from {self.server}"]
@@ -648,8 +653,103 @@ def _client_tags(cfg: ServerConfig, who: ClientIdentity) -> set[str]:
 
 
 def offer_for(cfg: ServerConfig, who: ClientIdentity) -> Offer:
-    """The proxy offer and the boot file the client ends up with, derived from the model
-    (pxelab.boot.policy, the server's own reply policy, is used instead once it exists)."""
+    """The proxy offer and the boot file the client ends up with: asked of the server's own
+    reply policy (pxelab.boot.policy) with the DISCOVER a PXE ROM sends, then the boot-server
+    request it sends to port 4011 for the menu item it boots when the prompt times out."""
+    try:
+        from pxelab.boot import policy
+    except ImportError:
+        return _derived_offer(cfg, who)
+    return _policy_offer(policy, cfg, who)
+
+
+def _policy_offer(policy: ModuleType, cfg: ServerConfig, who: ClientIdentity) -> Offer:
+    from ipaddress import IPv4Address, IPv4Network
+
+    from pxelab.boot.pxelinux_search import mac_bytes, uuid_bytes
+    from pxelab.wire import dhcp
+
+    how = "pxelab.boot.policy, for a PXE ROM's DISCOVER"
+    if not cfg.ranges:
+        return Offer(how, None, "-", [], notes=["no dhcp-range=ADDRESS,proxy: no answer"])
+    rng = cfg.ranges[0]
+    mask = str(rng.netmask) if rng.netmask else "255.255.255.0"
+    local = policy.Local(rng.address, IPv4Network(f"0.0.0.0/{mask}").prefixlen, "")
+    mac = mac_bytes(who.mac) if who.mac else bytes(6)
+    opts: dict[int, bytes] = {
+        60: f"PXEClient:Arch:{who.arch:05d}:UNDI:002001".encode(),
+        93: who.arch.to_bytes(2, "big"),
+        94: b"\x01\x02\x01",
+    }
+    raw_uuid = uuid_bytes(who.uuid)
+    if raw_uuid is not None:
+        opts[97] = b"\x00" + raw_uuid
+    zero = bytes(4)
+    ciaddr = IPv4Address(who.ip).packed if who.ip else zero
+
+    def ask(port: int, mtype: int, extra: dict[int, bytes], ci: bytes):
+        req = policy.Request(port, 1, 1, len(mac), 0, b"\0\0\0\1", b"\0\0", 0, ci, zero,
+                             mac.ljust(16, b"\0"), True, {53: bytes([mtype]), **opts, **extra})
+        d = policy.ProxyPolicy(cfg).decide(req, local)
+        return d, (dhcp.decode(d.reply) if d.reply else None)
+
+    decision, offer_msg = ask(67, 1, {}, zero)
+    if offer_msg is None:
+        return Offer(how, None, "-", [], notes=[f"no answer: {decision.reason}"])
+    pxe_opts = offer_msg.pxe_options()
+    server = str(offer_msg.siaddr)
+    file = offer_msg.file_name or None
+    menu: list[tuple[int, str, str | None]] = []
+    servers: list[str] = []
+    for item in (pxe_opts.menu if pxe_opts and pxe_opts.menu else []):
+        item_file = None
+        if item.type:
+            _, ack = ask(4011, 3, {43: bytes([71, 4]) + item.type.to_bytes(2, "big") + b"\0\0"
+                                   + b"\xff"}, ciaddr)
+            item_file = ack.file_name if ack is not None and ack.file_name else None
+            servers.append(str(ack.siaddr) if ack is not None else "-")
+        else:
+            servers.append("-")
+        menu.append((item.type, item.text, item_file))
+    prompt = pxe_opts.prompt if pxe_opts else None
+    out = Offer(how, file, server, menu,
+                prompt=prompt.text if prompt else None,
+                prompt_timeout=prompt.timeout if prompt else None)
+    control = pxe_opts.discovery_control if pxe_opts else None
+    out.notes.append(f"43.6 = {control}" if control is not None else "no option 43")
+    if menu and not (control or 0) & 8:
+        first_type, _, first_file = menu[0]
+        if first_type == 0:
+            out.local_boot = True
+            out.notes.append("the ROM boots the first menu item (local disk) when the prompt "
+                             "times out")
+        else:
+            out.boot_file = first_file
+            out.server = servers[0]
+            out.notes.append("the ROM boots the first menu item when the prompt times out: "
+                             f"boot-server request to port 4011 -> {first_file}")
+    elif pxe_opts is None and who.arch >= 6:
+        _, ack = ask(4011, 3, {}, ciaddr)  # a UEFI client comes to 4011 without 43.71
+        if ack is not None and ack.file_name:
+            out.boot_file = ack.file_name
+            out.notes.append(f"UEFI: no 43 on port 67; its request to port 4011 gets "
+                             f"{ack.file_name}")
+    out.source = _source_for(cfg, out.boot_file)
+    return out
+
+
+def _source_for(cfg: ServerConfig, file: str | None) -> Source | None:
+    """The line a boot file name comes from (a pxe-service basename, else dhcp-boot)."""
+    if not file:
+        return None
+    for bf in [b for b in boot_files(cfg) if b.what == "pxe-service"] + boot_files(cfg):
+        if bf.name == file:
+            return bf.source
+    return None
+
+
+def _derived_offer(cfg: ServerConfig, who: ClientIdentity) -> Offer:
+    """Without the policy module: the offer derived from the model (dnsmasq's rules, roughly)."""
     from pxelab.config.model import tags_match
 
     how = "derived from the configuration model; pxelab.boot.policy is not available"
@@ -709,6 +809,26 @@ def client_chain(cfg: ServerConfig, who: ClientIdentity, report: Report) -> list
         lines.append(f"boot file: {offer.boot_file} -> {path} NOT FOUND: the chain stops here")
         return lines
     lines.append(f"boot file: {offer.boot_file} -> {path} ({path.stat().st_size} bytes)")
+    base = posixpath.basename(offer.boot_file).lower()
+    efi_client = who.arch in (6, 7, 9, 10, 11)
+    if efi_client and (base.endswith(".0") or base in ("undionly.kpxe", "ipxe.pxe")):
+        report.error(
+            offer.source or offer.boot_file,
+            f"a UEFI client (arch {who.arch}) is handed {offer.boot_file}, a BIOS boot "
+            "program it cannot run",
+            f"give UEFI clients their own file: dhcp-match=set:efi,option:client-arch,{who.arch} "
+            "and dhcp-boot=tag:efi,efi64/syslinux.efi (ldlinux.e64 beside it)",
+        )
+        lines.append(f"PROBLEM: arch {who.arch} is UEFI but {offer.boot_file} is a BIOS NBP; "
+                     "the chain stops here")
+        return lines
+    elif who.arch == 0 and base.endswith(".efi"):
+        report.error(offer.source or offer.boot_file,
+                     f"a BIOS client is handed {offer.boot_file}, a UEFI program",
+                     "give BIOS clients pxelinux.0 (dhcp-boot or pxe-service=x86PC,...)")
+        lines.append(f"PROBLEM: arch 0 is BIOS but {offer.boot_file} is a UEFI program; "
+                     "the chain stops here")
+        return lines
     core = core_module(offer.boot_file, who.arch)
     if core is None:
         lines.append("boot file is not PXELINUX: the chain continues inside it")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from pxelab.cli import main
+from pxelab.lab.tftptree import seed_tree
 from tests.conftest import require_tool
 
 WYSE = [
@@ -224,8 +227,11 @@ def test_client_chain_for_the_seeds_wyse(
     code, lines = run_check(capsys, "--dnsmasq-conf", str(conf), *WYSE)
     assert code == 0
     chain = lines[lines.index("client chain:") + 1 : -1]
-    assert chain[0].startswith("  offer (")
-    assert "boot file pxelinux.0 from this server" in chain[0]
+    # the server's own reply policy answers the DISCOVER, then the 4011 boot-server request
+    assert chain[0].startswith("  offer (pxelab.boot.policy, for a PXE ROM's DISCOVER): ")
+    assert "boot file pxelinux.0 from 192.168.10.20" in chain[0]
+    assert "43.6 = 3" in chain[0]
+    assert "boot-server request to port 4011 -> pxelinux.0" in chain[0]
     assert "'Boot from network' (type 32768 -> pxelinux.0)" in chain[0]
     assert "'Boot from local hard disk' (local disk)" in chain[0]
     assert "prompt 'Press F8 for boot menu' (3 s, then the first item)" in chain[0]
@@ -266,3 +272,54 @@ def test_client_chain_stops_at_the_first_config_found(
     assert chain[chain.index("pxelinux.cfg/C0A80A1: not found") + 1] == "pxelinux.cfg/C0A80A: found"
     assert "pxelinux.cfg/default: found" not in chain
     assert chain[-2:] == ["menu: '', default wyse", "* wyse: Wyse only"]
+
+
+def test_uefi_client_of_the_seed_gets_a_bios_program(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf, _ = seed_lab
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf), *WYSE, "--arch", "7")
+    assert code == 1
+    (error,) = [line for line in lines if ": error: " in line]
+    assert error.startswith(f"{conf}:29: error: a UEFI client (arch 7) is handed pxelinux.0")
+    chain = lines[lines.index("client chain:") + 1 : -1]
+    assert "UEFI: no 43 on port 67; its request to port 4011 gets pxelinux.0" in chain[0]
+    assert chain[-1].startswith("  PROBLEM: arch 7 is UEFI but pxelinux.0 is a BIOS NBP")
+
+
+def test_efi64_tree_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    base = Path(tempfile.mkdtemp(prefix="pxelab-check-"))
+    try:
+        base.chmod(0o755)
+        root = seed_tree(base / "tftpboot", efi64=True)
+        conf = base / "dnsmasq.conf"
+        conf.write_text(
+            f"port=0\nenable-tftp\ntftp-root={root}\ndhcp-range=192.168.10.20,proxy\n"
+            "dhcp-match=set:efi,option:client-arch,7\n"
+            "dhcp-boot=tag:efi,efi64/syslinux.efi\ndhcp-boot=pxelinux.0\n"
+        )
+        # syslinux.efi's working directory is efi64/: the menu's relative kernel names
+        # (images/tc/vmlinuz) are looked up under efi64/, not beside pxelinux.0's
+        code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+        errors = [line for line in lines if ": error: " in line]
+        assert len(errors) == 3
+        assert f"kernel images/tc/vmlinuz is missing ({root}/efi64/images/tc/vmlinuz)" in errors[0]
+        shutil.copytree(root / "images", root / "efi64/images")
+        code, lines = run_check(capsys, "--dnsmasq-conf", str(conf), *WYSE, "--arch", "7")
+        assert code == 0, lines
+        assert any("efi64/syslinux.efi: efi64/pxelinux.cfg/default -> menu" in x for x in lines)
+        chain = [x.strip() for x in lines[lines.index("client chain:") + 1 : -1]]
+        assert "efi64/ldlinux.e64: found" in chain
+        assert chain[chain.index("PXELINUX config search, in order:") + 1] == (
+            "efi64/pxelinux.cfg/597c5400-922f-11db-9fff-008064667faa: not found"
+        )
+        assert "efi64/pxelinux.cfg/default: found" in chain
+        (root / "efi64/ldlinux.e64").unlink()
+        code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+        (error,) = [line for line in lines if ": error: " in line]
+        assert error.startswith(
+            f"{conf}:6: error: ldlinux.e64 is missing beside efi64/syslinux.efi"
+        )
+        assert "cp /usr/lib/syslinux/modules/efi64/ldlinux.e64" in error
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
