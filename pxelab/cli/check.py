@@ -31,9 +31,9 @@ def _load(args: argparse.Namespace):
 
     path = Path(args.config or args.dnsmasq_conf)
     if args.config:
-        from pxelab.config import toml as toml_config  # type: ignore[attr-defined]
+        from pxelab.config.tomlconf import read_toml
 
-        return path, toml_config.read_toml_config(path)
+        return path, read_toml(path)
     from pxelab.config.dnsmasq import read_dnsmasq_conf
 
     return path, read_dnsmasq_conf(path)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             report.findings.append(Finding("error", str(exc.source), exc.reason,
                                            "correct the line"))
-        except (ImportError, AttributeError):
+        except ImportError:
             report.findings.append(Finding("error", str(path), "TOML configurations cannot be "
                                            "read by this build", "use --dnsmasq-conf"))
         else:

@@ -592,7 +592,7 @@ def check(cfg: ServerConfig, *, user: str = DEFAULT_USER) -> Report:
     for w in cfg.warnings:
         if w.source in covered:
             continue
-        report.warning(w.source, f"{w.option}: {w.message}", "see the message")
+        report.warning(w.source, f"{w.option}: {w.message}", "correct or delete the line")
     checker = _Checker(cfg, report, user)
     if checker.check_root():
         report.tree = checker.tree

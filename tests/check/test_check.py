@@ -323,3 +323,50 @@ def test_efi64_tree_passes(capsys: pytest.CaptureFixture[str]) -> None:
         assert "cp /usr/lib/syslinux/modules/efi64/ldlinux.e64" in error
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+SEED_TOML = """\
+log_dhcp = true
+no_override = true
+
+[tftp]
+enabled = true
+root = "{root}"
+
+[[range]]
+address = "192.168.10.20"
+
+[[boot]]
+file = "pxelinux.0"
+
+[[prompt]]
+text = "Press F8 for boot menu"
+timeout = 3
+
+[[service]]
+csa = "x86PC"
+text = "Boot from network"
+basename = "pxelinux"
+
+[[service]]
+csa = "x86PC"
+text = "Boot from local hard disk"
+type = 0
+"""
+
+
+def test_toml_config_of_the_seed(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pxelab.config.tomlconf")
+    _, root = seed_lab
+    toml = root.parent / "seed.toml"
+    toml.write_text(SEED_TOML.format(root=root))
+    code, lines = run_check(capsys, "--config", str(toml), *WYSE)
+    assert code == 0, lines
+    assert lines[-1].startswith(f"OK: {toml}: TFTP root {root}")
+    assert "    pxelinux.cfg/default: found" in lines
+    (root / "ldlinux.c32").unlink()
+    code, lines = run_check(capsys, "--config", str(toml))
+    assert code == 1
+    assert lines[0].startswith(f"{toml}:11: error: ldlinux.c32 is missing beside pxelinux.0")
