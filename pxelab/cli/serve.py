@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -24,6 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="largest TFTP block size offered (8..65464)")
     parser.add_argument("--tftp-max-transfers", metavar="N", type=_positive, default=256,
                         help="most TFTP transfers at once")
+    parser.add_argument("--dhcp-port", metavar="PORT", type=_port, default=67,
+                        help=argparse.SUPPRESS)  # tests: the proxy on another port
+    parser.add_argument("--pxe-port", metavar="PORT", type=_port, default=4011,
+                        help=argparse.SUPPRESS)
 
 
 def _int_in(text: str, lo: int, hi: int, what: str) -> int:
@@ -48,18 +53,88 @@ def _positive(text: str) -> int:
     return _int_in(text, 1, 1 << 20, "count")
 
 
+def load_config(args: argparse.Namespace):
+    """The ServerConfig of --config/--dnsmasq-conf; warnings go to stderr, one per line."""
+    from pxelab.config.dnsmasq import read_dnsmasq_conf
+    from pxelab.config.tomlconf import read_toml
+
+    cfg = read_toml(args.config) if args.config else read_dnsmasq_conf(args.dnsmasq_conf)
+    for w in cfg.warnings:
+        print(f"pxelab serve: warning: {w}", file=sys.stderr)
+    return cfg
+
+
+def _run_proxy(args: argparse.Namespace) -> int:
+    if bool(args.config) == bool(args.dnsmasq_conf):
+        print("pxelab serve: give one of --config FILE.toml or --dnsmasq-conf FILE "
+              "(or --no-proxy for TFTP alone)", file=sys.stderr)
+        return 2
+    import logging
+
+    from pxelab.config.model import ConfigError
+
+    try:
+        cfg = load_config(args)
+    except ConfigError as exc:
+        print(f"pxelab serve: {exc}", file=sys.stderr)
+        return 2
+    if args.log_dhcp:
+        cfg.log_dhcp = True
+    root = args.tftp_root or (str(cfg.tftp.root) if cfg.tftp.root else None)
+    tftp_on = not args.no_tftp and (cfg.tftp.enabled or bool(args.tftp_root))
+    if tftp_on and (root is None or not os.path.isdir(root)):
+        where = cfg.source_of("tftp.root")
+        print(f"pxelab serve: {where}: TFTP root {root} is not a directory", file=sys.stderr)
+        return 2
+    if args.tftp_single_port:
+        cfg.tftp.single_port = True
+    if args.tftp_max_transfers != 256:
+        cfg.tftp.max_transfers = args.tftp_max_transfers
+    if args.tftp_port != 69:
+        cfg.tftp.port = args.tftp_port
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _prefix_dhcp_log()
+    import asyncio
+
+    from pxelab.serve.events import EventLog
+    from pxelab.serve.server import PxeServer
+
+    async def main() -> int:
+        with EventLog(args.events) as events:
+            server = PxeServer(cfg, interface=args.interface, listen=args.listen,
+                               tftp_root=args.tftp_root, tftp=tftp_on, log_dhcp=cfg.log_dhcp,
+                               events=events, dhcp_port=args.dhcp_port, pxe_port=args.pxe_port)
+            try:
+                return await server.run_until_signal()
+            except OSError as exc:
+                print(f"pxelab serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+                return 1
+
+    return asyncio.run(main())
+
+
+def _prefix_dhcp_log() -> None:
+    """dnsmasq's log line shape: '<program>-dhcp: <text>' (the seed's reader knows it)."""
+    import logging
+
+    for name, prefix in (("pxelab.proxydhcp", "pxelab-dhcp"), ("pxelab.tftp", "pxelab-tftp"),
+                         ("pxelab.serve", "pxelab")):
+        logger = logging.getLogger(name)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.no_proxy:
-        print("pxelab serve: the proxyDHCP is not available yet; use --no-proxy", file=sys.stderr)
-        return 2
+        return _run_proxy(args)
     if args.no_tftp:
         print("pxelab serve: --no-proxy with --no-tftp leaves nothing to run", file=sys.stderr)
         return 2
     if not args.tftp_root:
         print("pxelab serve: --tftp-root DIR is required", file=sys.stderr)
         return 2
-    import os
-
     if not os.path.isdir(args.tftp_root):
         print(f"pxelab serve: TFTP root {args.tftp_root} is not a directory", file=sys.stderr)
         return 2

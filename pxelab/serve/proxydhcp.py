@@ -1,0 +1,333 @@
+"""The proxyDHCP service on asyncio: UDP 67 and 4011, answers decided by boot.policy.
+
+Embeddable like the TFTP server: `ProxyDhcpServer(cfg, ...)`, `await start()`, `await stop()`
+in the caller's loop. Plain non-blocking sockets watched with `loop.add_reader`; each wake-up
+drains the socket (recvmsg with IP_PKTINFO, so the arrival interface and its address are known)
+and answers every packet at once unless a `dhcp-reply-delay` applies.
+
+Where replies go (dnsmasq 2.90, dhcp.c): on 67, relayed requests (giaddr) go to the relay on
+port 67; replies with ciaddr to the client's address on 68; everything else is broadcast to
+255.255.255.255:68 out of the arrival interface (proxy answers to address-less clients always
+carry the broadcast flag). On 4011, replies go back to the request's source address and port
+(or to ciaddr when the reply keeps one).
+
+Log lines (`log_dhcp`) are dnsmasq's --log-dhcp lines, with "pxelab-dhcp:" where dnsmasq
+writes "dnsmasq-dhcp:"; the basic "PXE(eth0) <mac> proxy" line is logged always, as dnsmasq
+does. Events: `proxydhcp` offer / ack / ignored with client, arch, file, port, reason.
+A packet never stops the server: a malformed one is counted and logged (at most every 10 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import socket
+import struct
+import time
+from ipaddress import IPv4Address
+
+from pxelab.boot.policy import Decision, Local, ProxyPolicy, Request
+from pxelab.config.model import ServerConfig
+from pxelab.serve.events import EventLog
+from pxelab.wire.errors import WireError
+
+log = logging.getLogger("pxelab.proxydhcp")
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+_SIOCGIFADDR, _SIOCGIFNETMASK = 0x8915, 0x891B
+_PKTINFO = struct.Struct("=I4s4s")
+_ANC_SPACE = socket.CMSG_SPACE(_PKTINFO.size)
+BROADCAST = "255.255.255.255"
+
+
+def interface_address(name: str) -> tuple[IPv4Address, int] | None:
+    """The primary IPv4 address and prefix length of an interface, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("256s", name.encode()[:15])
+        addr = fcntl.ioctl(s.fileno(), _SIOCGIFADDR, req)[20:24]
+        mask = fcntl.ioctl(s.fileno(), _SIOCGIFNETMASK, req)[20:24]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return IPv4Address(addr), bin(int.from_bytes(mask, "big")).count("1")
+
+
+def _resolve_hosts(name: str) -> IPv4Address | None:
+    """dnsmasq resolves pxe-service/dhcp-boot server names from /etc/hosts; so does pxelab."""
+    try:
+        with open("/etc/hosts", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                words = line.split("#", 1)[0].split()
+                if len(words) >= 2 and name in words[1:]:
+                    with contextlib.suppress(ValueError):
+                        return IPv4Address(words[0])
+    except OSError:
+        return None
+    return None
+
+
+class ProxyDhcpServer:
+    """The proxyDHCP service. `await start()`; `ports` are the bound (67, 4011) ports."""
+
+    def __init__(
+        self,
+        cfg: ServerConfig,
+        *,
+        interface: str | None = None,
+        listen: IPv4Address | str | None = None,
+        events: EventLog | None = None,
+        log_dhcp: bool | None = None,
+        port: int = 67,
+        pxe_port: int = 4011,
+        client_port: int = 68,
+    ) -> None:
+        self.cfg = cfg
+        self.policy = ProxyPolicy(cfg, _resolve_hosts)
+        self.interface = interface
+        listens = list(cfg.listen_addresses)
+        if listen is not None:
+            listens = [IPv4Address(str(listen))]
+        self.listen = set(listens)
+        self.interfaces = {interface} if interface else set(cfg.interfaces)
+        self.events = events or EventLog()
+        self.log_dhcp = cfg.log_dhcp if log_dhcp is None else log_dhcp
+        self.port, self.pxe_port, self.client_port = port, pxe_port, client_port
+        self._socks: list[socket.socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._locals: dict[int, Local | None] = {}
+        self._locals_at = 0.0
+        self.stats = {"received": 0, "offer": 0, "ack": 0, "ignored": 0, "malformed": 0,
+                      "send_failed": 0}
+        self._last_warn: dict[str, float] = {}
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return self._socks[0].getsockname()[1], self._socks[1].getsockname()[1]
+
+    def _socket(self, address: str, port: int) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            if self.interface:
+                s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, self.interface.encode())
+            s.bind((address, port))
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        # 67 must be bound to the wildcard address to see broadcasts; 4011 is unicast only
+        pxe_addr = str(next(iter(self.listen))) if len(self.listen) == 1 else "0.0.0.0"
+        self._socks = [self._socket("0.0.0.0", self.port)]
+        try:
+            self._socks.append(self._socket(pxe_addr, self.pxe_port))
+        except OSError:
+            self._socks[0].close()
+            self._socks = []
+            raise
+        for sock, port in zip(self._socks, (67, 4011), strict=True):
+            self._loop.add_reader(sock.fileno(), self._readable, sock, port)
+        for r in self.cfg.ranges:
+            mask = f"/{r.netmask}" if r.netmask else ""
+            log.info("DHCP, proxy on subnet %s%s", r.address, mask)
+
+    async def stop(self) -> None:
+        for sock in self._socks:
+            if self._loop is not None:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._socks = []
+
+    async def __aenter__(self) -> ProxyDhcpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ receiving
+
+    def _local(self, ifindex: int) -> Local | None:
+        now = time.monotonic()
+        if now - self._locals_at > 10.0:  # addresses change: look again every 10 s
+            self._locals.clear()
+            self._locals_at = now
+        if ifindex in self._locals:
+            return self._locals[ifindex]
+        local = None
+        try:
+            name = socket.if_indextoname(ifindex)
+        except OSError:
+            name = ""
+        found = interface_address(name) if name else None
+        if found is not None:
+            local = Local(found[0], found[1], name)
+        self._locals[ifindex] = local
+        return local
+
+    def _readable(self, sock: socket.socket, port: int) -> None:
+        for _ in range(256):  # drain, but let other work (TFTP) run between batches
+            try:
+                data, anc, _flags, src = sock.recvmsg(4096, _ANC_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._warn("recv", f"receive error: {exc}")
+                return
+            ifindex = 0
+            for level, kind, value in anc:
+                if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                    ifindex = _PKTINFO.unpack_from(value)[0]
+            try:
+                self._packet(sock, port, data, src, ifindex)
+            except Exception as exc:  # never let one packet stop the server
+                self._warn("bug", f"packet from {src} not handled: {type(exc).__name__}: {exc}")
+
+    def _packet(self, sock: socket.socket, port: int, data: bytes, src: tuple[str, int],
+                ifindex: int) -> None:
+        self.stats["received"] += 1
+        local = self._local(ifindex)
+        if local is None:
+            self._warn("noaddr", f"DHCP packet received on interface {ifindex} which has no "
+                       "address")
+            return
+        if self.interfaces and local.interface not in self.interfaces:
+            return
+        if self.listen and local.address not in self.listen:
+            return
+        try:
+            req = Request.from_bytes(data, port)
+        except WireError as exc:
+            self.stats["malformed"] += 1
+            self._warn("malformed", f"malformed DHCP packet from {src[0]}:{src[1]}: {exc} "
+                       f"({self.stats['malformed']} so far)")
+            return
+        d = self.policy.decide(req, local)
+        self.stats[d.kind] += 1
+        if self.log_dhcp or d.reply is not None:
+            self._log(req, d, local, port)
+        if self.events.enabled:
+            self.events.emit("proxydhcp", d.kind, client=req.mac, arch=d.arch, file=d.file,
+                             port=port, reason=d.reason or None, xid=req.xid_int,
+                             vendor=d.vendor or None, tags=list(d.tags),
+                             siaddr=d.siaddr or None, server=str(local.address))
+        if d.reply is None:
+            return
+        dest = self._destination(req, d.reply, port, src)
+        if d.delay and self._loop is not None:
+            self._loop.call_later(d.delay, self._send, sock, d.reply, dest, ifindex)
+        else:
+            self._send(sock, d.reply, dest, ifindex)
+
+    def _destination(self, req: Request, reply: bytes, port: int,
+                     src: tuple[str, int]) -> tuple[str, int]:
+        ciaddr = reply[12:16]
+        if port == 4011:
+            if ciaddr != b"\0\0\0\0":
+                return str(IPv4Address(ciaddr)), src[1]
+            if src[0] != "0.0.0.0":
+                return src
+            return BROADCAST, self.client_port
+        if req.giaddr != b"\0\0\0\0":
+            return str(IPv4Address(req.giaddr)), self.port
+        if ciaddr != b"\0\0\0\0":
+            if src[0] == str(IPv4Address(ciaddr)) and src[1]:
+                return src
+            return str(IPv4Address(ciaddr)), self.client_port
+        return BROADCAST, self.client_port
+
+    def _send(self, sock: socket.socket, reply: bytes, dest: tuple[str, int],
+              ifindex: int) -> None:
+        try:
+            if dest[0] == BROADCAST and ifindex and not self.interface:
+                anc = [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(ifindex, b"\0" * 4,
+                                                                     b"\0" * 4))]
+                sock.sendmsg([reply], anc, 0, dest)
+            else:
+                sock.sendto(reply, dest)
+        except OSError as exc:
+            self.stats["send_failed"] += 1
+            self._warn("send", f"cannot send to {dest[0]}:{dest[1]}: {exc.strerror or exc}")
+
+    # ------------------------------------------------------------ logging
+
+    def _warn(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warn.get(key, -1e9) >= 10.0:
+            self._last_warn[key] = now
+            log.warning("%s", message)
+
+    def _log(self, req: Request, d: Decision, local: Local, port: int) -> None:
+        """dnsmasq's lines for a proxy exchange (log_packet, and with log-dhcp the details)."""
+        xid = req.xid_int
+        iface = local.interface
+        lines: list[str] = []
+        detail = self.log_dhcp
+        if detail:
+            v60 = req.options.get(60)
+            if v60:
+                lines.append(f"{xid} vendor class: {_sanitise(v60)}")
+            v77 = req.options.get(77)
+            if v77:
+                lines.append(f"{xid} user class: {_sanitise(v77)}")
+        pre = f"{xid} " if detail else ""
+        if d.reply is None:
+            if detail:
+                lines.append(f"{xid} ignored: {d.reason}")
+        elif port == 4011 and req.ciaddr != b"\0\0\0\0" and d.kind == "ack" and d.file and \
+                req.options.get(43) and b"\x47\x04" in req.options.get(43, b""):
+            lines.append(f"{pre}PXE({iface}) {IPv4Address(req.ciaddr)} {req.mac} {d.file}")
+        else:
+            lines.append(f"{pre}PXE({iface}) {req.mac} proxy")
+        if detail and d.reply is not None:
+            if d.tags:
+                lines.append(f"{xid} tags: {', '.join(d.tags)}")
+            if d.file:
+                lines.append(f"{xid} bootfile name: {d.file}")
+            if d.siaddr and d.siaddr != "0.0.0.0":
+                lines.append(f"{xid} next server: {d.siaddr}")
+            if d.reply[10] & 0x80 and d.reply[12:16] == b"\0\0\0\0":
+                lines.append(f"{xid} broadcast response")
+            lines.extend(f"{xid} {line}" for line in _sent_options(d.reply))
+        for line in lines:
+            log.info("%s", line)
+
+
+def _sanitise(raw: bytes) -> str:
+    return "".join(chr(b) if 32 <= b < 127 else "." for b in raw)
+
+
+_NAMES = {53: "message-type", 54: "server-identifier", 60: "vendor-class",
+          97: "client-machine-id", 43: "vendor-encap", 82: "agent-id"}
+
+
+def _sent_options(reply: bytes) -> list[str]:
+    """`sent size:  1 option: 53 message-type  2` lines for each option of a reply."""
+    out = []
+    pos = 240
+    while pos + 1 < len(reply) and reply[pos] != 255:
+        code, length = reply[pos], reply[pos + 1]
+        value = reply[pos + 2 : pos + 2 + length]
+        if code == 53:
+            text = str(value[0])
+        elif code == 54:
+            text = str(IPv4Address(value))
+        elif code == 60:
+            text = _sanitise(value)
+        else:
+            text = ":".join(f"{b:02x}" for b in value[:16]) + ("..." if length > 16 else "")
+        out.append(f"sent size:{length:3d} option:{code:3d} {_NAMES.get(code, '')}  {text}")
+        pos += 2 + length
+    return out
