@@ -1,10 +1,10 @@
 """DHCP packets as a PXE ROM writes and reads them (client side only).
 
-The client builds its own requests byte by byte (it must be able to send what odd ROMs send:
-no option 97, an all-FF UUID, a "HW-Client" vendor class) and reads replies the way a ROM does,
-including the ways broken ROMs misread them (option overload ignored, option 67 read as a C
-string). Strict server-side parsing lives in pxelab.wire; this module is deliberately lenient:
-a reply it cannot make sense of is reported, never raised past the caller.
+Requests are encoded by pxelab.wire.dhcp from raw option bytes (the client must be able to
+send what odd ROMs send: no option 97, an all-FF UUID, a "HW-Client" vendor class). Replies are
+read here, byte by byte, the way a ROM reads them -- including the ways broken ROMs misread them
+(option overload ignored, option 67 copied as a C string), which a correct decoder cannot model.
+tests/client/test_units.py checks this reader against pxelab.wire.dhcp.decode on real replies.
 """
 
 from __future__ import annotations
@@ -38,22 +38,15 @@ def build(
     secs: int = 0,
     broadcast: bool = True,
 ) -> bytes:
-    """A BOOTREQUEST with option 53 first, then `options` in the given order, then END."""
-    header = _HEADER.pack(
-        1, 1, len(mac), 0, xid, min(secs, 0xFFFF), 0x8000 if broadcast else 0,
-        ip_bytes(ciaddr), b"\0" * 4, b"\0" * 4, b"\0" * 4,
-        mac.ljust(16, b"\0"), b"", b"",
-    )
-    body = bytearray(MAGIC)
-    body += bytes((53, 1, msg_type))
-    for code, data in options:
-        # RFC 3396: a value longer than 255 bytes is split into consecutive options
-        chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
-        for chunk in chunks:
-            body += bytes((code, len(chunk))) + chunk
-    body.append(255)
-    packet = header + bytes(body)
-    return packet.ljust(300, b"\0")  # BOOTP minimum, as ROMs pad
+    """A BOOTREQUEST with option 53 first, then `options` (raw bytes, so a quirky ROM can send
+    what a typed API would refuse) in the given order, then END; padded to 300 bytes.
+    Encoded by pxelab.wire.dhcp (RFC 3396 splitting included); a request never overloads."""
+    from pxelab.wire import dhcp
+
+    msg = dhcp.DhcpMessage(op=dhcp.BOOTREQUEST, xid=xid, secs=min(secs, 0xFFFF),
+                           flags=dhcp.BROADCAST_FLAG if broadcast else 0, ciaddr=ciaddr,
+                           mac=mac, message_type=msg_type, options=options)
+    return msg.encode(allow_overload=False, max_size=None)
 
 
 def _walk(area: bytes, base: int, out: dict[int, bytes], spans: dict[int, tuple[int, int]],

@@ -76,3 +76,16 @@ def test_select_label_fetches_kernel_and_initrd_in_full() -> None:
     for f, name in ((kernel, "images/wyseSx0/vmlinuz"), (initrd, "images/tc/core.gz")):
         assert f["found"] and f["bytes"] == len(placeholder(name)) == f["tsize"]
         assert f["size_ok"]
+
+
+def test_seed_menu_with_the_pxelab_router() -> None:
+    with pxe_segment(router="pxelab") as seg:
+        rc, data = probe(seg, "--profile", "pxe-2.0-rom", "--uuid", SEED_UUID,
+                         "--offer-wait", "0.5")
+    assert rc == 0, data["failure"]
+    dhcp = [o for o in data["offers"] if o["kind"] == "dhcp"]
+    assert [o["server"] for o in dhcp] == ["192.168.10.1"]
+    assert "60" not in dhcp[0]["options"] and "43" not in dhcp[0]["options"]  # no PXE at all
+    assert data["address"] == SEED_IP and data["router"] == "192.168.10.1"
+    assert [s["path"] for s in data["pxelinux"]["search"]] == SEED_SEARCH
+    assert data["menu"]["title"] == "PXE Boot Menu" and _menu(data) == SEED_ENTRIES

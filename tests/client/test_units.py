@@ -104,3 +104,38 @@ def test_captured_dnsmasq_proxy_offer_pxe_options() -> None:
     assert pxe.boot_servers == [(0x8000, ["192.168.10.20"])]
     assert pxe.menu == [(0x8000, "Boot from network"), (0, "Boot from local hard disk")]
     assert pxe.prompt == (3, "Press F8 for boot menu")
+
+
+def test_reader_agrees_with_the_wire_decoder_on_captured_replies() -> None:
+    from scapy.layers.inet import UDP
+    from scapy.utils import rdpcap
+
+    from pxelab.wire import dhcp
+
+    if not CAPTURE.exists():
+        pytest.skip("shared capture not on this machine")
+    # The 4011 ACK too (scapy does not dissect port 4011 as BOOTP).
+    replies = [bytes(p[UDP].payload) for p in rdpcap(str(CAPTURE))
+               if UDP in p and p[UDP].sport in (67, 4011)]
+    assert len(replies) == 4
+    for raw in replies:
+        mine, theirs = packet.parse(raw), dhcp.decode(raw)
+        assert mine.xid == theirs.xid and mine.yiaddr == str(theirs.yiaddr)
+        assert mine.siaddr == str(theirs.siaddr)
+        assert mine.order == list(theirs.options)
+        assert all(mine.options[c] == theirs.options.raw(c) for c in mine.order)
+        assert packet.boot_file(mine) == (theirs.options.get(67) or theirs.file_name)
+
+
+def test_offer_without_option60_is_ignored_only_by_a_rom_that_needs_it() -> None:
+    from pxelab.client.dhcp import classify
+
+    raw = _reply(bytes((53, 1, 2, 54, 4, 192, 168, 10, 20)), file_=b"pxelinux.0")
+    rep = packet.parse(raw)
+    assert classify(rep, needs_option60=False) == ("proxy", "")
+    kind, why = classify(rep, needs_option60=True)
+    assert kind == "proxy" and "option 60" in why
+    with_60 = packet.parse(_reply(bytes((53, 1, 2, 60, 9)) + b"PXEClient", file_=b"x"))
+    assert classify(with_60, needs_option60=True) == ("proxy", "")
+    hw = packet.parse(_reply(bytes((53, 1, 2, 60, 9)) + b"HW-Client", file_=b"x"))
+    assert classify(hw, True, own_class="HW-Client") == ("proxy", "")
