@@ -41,6 +41,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -297,6 +298,7 @@ def _eui64_link_local(mac: str) -> str:
 # --------------------------------------------------------------------------- the lab
 
 _LIVE: dict[str, Lab] = {}
+_NETEM: bool | None = None
 _LIVE_LOCK = threading.Lock()
 _HANDLERS_INSTALLED = False
 _PREVIOUS: dict[int, Any] = {}
@@ -359,6 +361,7 @@ class Lab:
         self._namespaces: list[str] = []
         self._bridge_procs: list[subprocess.Popen[Any]] = []
         self._captures: list[subprocess.Popen[Any]] = []
+        self._relays: dict[str, tuple[subprocess.Popen[Any], Any]] = {}
         self._started = False
         self._closed = False
         self._lock = threading.RLock()
@@ -584,47 +587,115 @@ class Lab:
         rate: str | None = None,
         corrupt: float | None = None,
     ) -> list[str]:
-        """netem on a port (a host name, a bridge port such as "vpc" or a tap), or on all ports.
+        """Impair a port (a host name, a bridge port such as "vpc", a VM name or its tap), or
+        every port (None): loss/duplicate/reorder/corrupt in per cent, delay and jitter in ms,
+        rate as tc writes it ("10mbit").
 
-        For a host the qdisc goes on both sides of its cable (bridge port: traffic to the host;
-        the host's eth0: traffic from it), so loss and delay apply in both directions. A tap
-        gets it on the bridge side only (traffic to the VM). Reordering needs a delay (netem
-        sends the reordered share at once and delays the rest). Calling again replaces the
-        settings; all values None removes the impairment. Returns the "ns/dev" list touched.
+        With the kernel's netem the qdisc goes on both sides of a host's cable (bridge port:
+        traffic to the host; the host's eth0: traffic from it); a tap gets it on the bridge
+        side only (traffic to the VM). On a kernel without netem (like this CI machine's) the
+        port is cut out of the bridge and a user-space relay (pxelab.lab.netem) takes its place,
+        impairing both directions, taps included. Reordering needs a delay (the reordered share
+        goes at once, the rest is delayed). Calling again replaces the settings; all values None
+        removes the impairment. Returns the "ns/dev" list touched.
         """
+        from pxelab.lab.netem import Impairment, parse_rate
+
         self._require_open()
-        targets = self._impair_targets(port_or_host)
+        if reorder and not delay_ms:
+            raise LabError("reorder needs delay_ms > 0 (netem reorders by not delaying)")
+        if rate is not None:
+            try:
+                parse_rate(rate)
+            except ValueError as exc:
+                raise LabError(str(exc)) from None
+        imp = Impairment(loss or 0.0, delay_ms or 0.0, jitter_ms or 0.0, duplicate or 0.0,
+                         reorder or 0.0, corrupt or 0.0, rate)
+        clear = imp == Impairment()
+        if not self._kernel_netem():
+            return [self._relay(port, None if clear else imp)
+                    for port in self._impair_ports(port_or_host)]
         args: list[str] = []
-        if delay_ms is not None or jitter_ms is not None:
+        if delay_ms or jitter_ms:
             args += ["delay", f"{delay_ms or 0}ms"]
             if jitter_ms:
                 args += [f"{jitter_ms}ms"]
-        if loss is not None:
-            args += ["loss", f"{loss}%"]
-        if duplicate is not None:
-            args += ["duplicate", f"{duplicate}%"]
-        if reorder is not None:
-            if not delay_ms:
-                raise LabError("reorder needs delay_ms > 0 (netem reorders by not delaying)")
-            args += ["reorder", f"{reorder}%"]
-        if corrupt is not None:
-            args += ["corrupt", f"{corrupt}%"]
-        if rate is not None:
+        for name, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder),
+                            ("corrupt", corrupt)):
+            if value:
+                args += [name, f"{value}%"]
+        if rate:
             args += ["rate", rate]
         done = []
-        for ns, dev in targets:
-            if args:
+        for ns, dev in self._impair_targets(port_or_host):
+            if not clear:
                 cmd = ["tc", "qdisc", "replace", "dev", dev, "root", "netem", *args]
             else:
                 cmd = ["tc", "qdisc", "del", "dev", dev, "root"]
             proc = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True,
                                   text=True, timeout=10)
-            if proc.returncode != 0 and args:
-                if "unknown" in proc.stderr.lower():
-                    raise LabError("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)")
+            if proc.returncode != 0 and not clear:
                 raise LabError(f"tc on {ns}/{dev} failed: {proc.stderr.strip()}")
             done.append(f"{ns}/{dev}")
         return done
+
+    def _kernel_netem(self) -> bool:
+        """Does this kernel have the netem qdisc? (Probed once, on the bridge's loopback.)"""
+        global _NETEM
+        if _NETEM is None:
+            add = subprocess.run(
+                ["ip", "netns", "exec", self.bridge_ns, "tc", "qdisc", "add", "dev", "lo",
+                 "root", "netem", "delay", "0ms"], capture_output=True, text=True, timeout=10)
+            _NETEM = add.returncode == 0
+            if _NETEM:
+                subprocess.run(["ip", "netns", "exec", self.bridge_ns, "tc", "qdisc", "del",
+                                "dev", "lo", "root"], capture_output=True, timeout=10)
+        return _NETEM
+
+    def _impair_ports(self, port_or_host: str | None) -> list[str]:
+        return [dev for ns, dev in self._impair_targets(port_or_host) if ns == self.bridge_ns]
+
+    def _relay(self, port: str, imp: Any) -> str:
+        """Put the user-space impairment relay in `port`'s place (imp None: take it out)."""
+        old = self._relays.pop(port, None)
+        if old is not None:
+            self.stop(old[0])
+        side = _check_ifname(("i" if port.startswith("v") else "j") + port[1:])
+        if imp is None:
+            if old is not None:
+                _ip("-n", self.bridge_ns, "link", "del", side, check=False)
+
+                def rejoin(sw: Any) -> None:
+                    idx = sw.link_lookup(ifname=port)[0]
+                    br = sw.link_lookup(ifname=BRIDGE)[0]
+                    sw.link("set", index=idx, master=br)
+
+                _in_ns(self.bridge_ns, rejoin)
+            return f"{self.bridge_ns}/{port}"
+        if old is None:
+            _ip("-n", self.bridge_ns, "tuntap", "add", "dev", side, "mode", "tap")
+
+            def swap(sw: Any) -> None:
+                br = sw.link_lookup(ifname=BRIDGE)[0]
+                tap = sw.link_lookup(ifname=side)[0]
+                sw.link("set", index=tap, master=br, mtu=self.mtu, ifalias=self.alias,
+                        state="up")
+                # Out of the bridge before the relay joins the two: never a loop.
+                sw.link("set", index=sw.link_lookup(ifname=port)[0], master=0)
+
+            _in_ns(self.bridge_ns, swap)
+        proc = self.popen_in_bridge(
+            [sys.executable, "-m", "pxelab.lab.netem", "--port", port, "--tap", side,
+             *imp.args()],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            err = proc.stderr.read() if proc.stderr else ""
+            raise LabError(f"impairment relay on {port} did not start: {err.strip()}")
+        self._relays[port] = (proc, imp)
+        return f"{self.bridge_ns}/{port}"
 
     def _impair_targets(self, port_or_host: str | None) -> list[tuple[str, str]]:
         if port_or_host is None:
@@ -643,9 +714,13 @@ class Lab:
         raise LabError(f"no host or port {port_or_host!r} in lab {self.lab_id}")
 
     def qdiscs(self, port_or_host: str | None = None) -> str:
-        """`tc qdisc show` for the impaired devices (what a test or a report looks at)."""
+        """What impairs each device: `tc qdisc show`, or the user-space relay's settings."""
         out = []
         for ns, dev in self._impair_targets(port_or_host):
+            if dev in self._relays and ns == self.bridge_ns:
+                args = " ".join(self._relays[dev][1].args())
+                out.append(f"{ns}/{dev}: pxelab-netem {args}")
+                continue
             proc = subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "show", "dev", dev],
                                   capture_output=True, text=True, timeout=10)
             out.append(f"{ns}/{dev}: {proc.stdout.strip()}")
@@ -663,9 +738,10 @@ class Lab:
         path = Path(path).absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
         # -Z root: Debian's tcpdump would otherwise drop to user tcpdump and fail to write in
-        # a root-only directory. -U: flush per packet so a reader sees the file grow.
-        argv = [tcpdump, "-i", BRIDGE, "-n", "-U", "-Z", "root", "-s", str(snaplen),
-                "-w", str(path)]
+        # a root-only directory. -U and --immediate-mode: each packet reaches the file at once
+        # (with the default buffering the last second of packets was lost at SIGTERM).
+        argv = [tcpdump, "-i", BRIDGE, "-n", "-U", "--immediate-mode", "-Z", "root",
+                "-s", str(snaplen), "-w", str(path)]
         proc = self._popen(self.bridge_ns, argv, self._captures, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
