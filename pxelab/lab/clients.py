@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +68,6 @@ def render_probe(data: dict[str, Any], client: Client) -> str:
     for t in data.get("tftp") or []:
         state = f"ok, {t.get('bytes')} bytes" if t.get("found") else "NOT FOUND"
         lines.append(f"  tftp {t.get('file')}: {state}")
-    search = (data.get("pxelinux") or {}).get("search") or []
-    for s in search:
-        lines.append(f"  pxelinux {s.get('path')}: {'found' if s.get('found') else 'not found'}")
     menu = data.get("menu")
     if menu:
         title = menu.get("title") or ""
@@ -83,14 +81,23 @@ def render_probe(data: dict[str, Any], client: Client) -> str:
             mark = ">" if menu.get("default") in (e.get("label"), e.get("text")) else " "
             lines.append("|" + f" {mark} {text}".ljust(width) + "|")
         lines.append("+" + "-" * width + "+")
-    if data.get("boot"):
-        lines.append(f"  boot: {json.dumps(data['boot'], sort_keys=True)}")
+    sel = (data.get("pxelinux") or {}).get("selected")
+    if sel:
+        lines.append(f"  booted label {sel.get('label')}: command line {sel.get('append')!r}")
+        for f in sel.get("files") or []:
+            state = f"{f.get('bytes')} bytes" if f.get("found") else "NOT FOUND"
+            lines.append(f"    {f.get('role')} {f.get('path')}: {state}")
+    if data.get("reached") == "local-boot":
+        lines.append("  local boot: the client leaves network boot")
     if not data.get("ok", False):
         lines.append(f"  FAILED: {failure_reason(data)}")
     return "\n".join(lines)
 
 
 def failure_reason(data: dict[str, Any]) -> str:
+    f = data.get("failure")
+    if isinstance(f, dict) and f.get("message"):
+        return f"{f.get('link') or 'chain'}: {f['message']}"
     for key in ("error", "reason", "failure", "broken"):
         if data.get(key):
             value = data[key]
@@ -100,8 +107,8 @@ def failure_reason(data: dict[str, Any]) -> str:
 
 def _cmdline(data: dict[str, Any]) -> str | None:
     """The command line the selected entry would boot with, as the probe reports it."""
-    for key in ("boot", "selected", "selection"):
-        sel = data.get(key)
+    candidates = [(data.get("pxelinux") or {}).get("selected"), data.get("boot")]
+    for sel in candidates:
         if isinstance(sel, dict):
             for k in ("cmdline", "append", "command_line"):
                 if sel.get(k) is not None:
@@ -115,7 +122,7 @@ class ScriptedClient:
         self.host = lab.add_host(client.name, mac=client.mac)
         self.port = client.name
 
-    def argv(self) -> list[str]:
+    def argv(self, select: str | None) -> list[str]:
         from pxelab.lab.runner import _pxelab
 
         c = self.client
@@ -127,27 +134,37 @@ class ScriptedClient:
             argv += ["--uuid", c.uuid]
         if c.arch is not None:
             argv += ["--arch", str(c.arch)]
-        select = c.select or next((s.value for s in c.steps if s.action == "select"), None)
+        if c.pxe_item is not None:
+            argv += ["--pxe-item", str(c.pxe_item)]
         if select:
             argv += ["--select", select]
         return argv
+
+    def _probe(self, select: str | None) -> tuple[subprocess.CompletedProcess[str], str]:
+        c = self.client
+        argv = self.argv(select)
+        proc = self.host.run(argv, timeout=c.timeout + 15)
+        return proc, f"$ {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}\n"
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
         from pxelab.lab.runner import ClientResult
 
         c = self.client
         t0 = time.monotonic()
-        argv = self.argv()
-        budget = max(5.0, min(c.timeout, deadline - time.monotonic())) + 10
-        proc = self.host.run(argv, timeout=budget)
+        select = c.select or next((s.value for s in c.steps if s.action == "select"), None)
+        proc, console = self._probe(select)
         elapsed = time.monotonic() - t0
-        console = f"$ {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}"
+        data = _json(proc.stdout)
+        label = _label_for_text(data, select) if select else None
+        if label and label != select:
+            # The step named the entry by its menu text; PXELINUX boots labels.
+            proc, more = self._probe(label)
+            console += more
+            data = _json(proc.stdout)
         (self.work / f"probe-{c.name}.json").write_text(proc.stdout)
         res = ClientResult(c.name, "scripted", False)
-        try:
-            data = json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            err = proc.stderr.strip()[-300:]
+        if data is None:
+            err = (proc.stderr.strip().splitlines() or ["(no output)"])[-1][-300:]
             res.reason = f"probe exited {proc.returncode} without JSON: {err}"
             res.screen = proc.stderr[-2000:]
             return Outcome(res, console, StepFailure(f"client {c.name}", "probe JSON",
@@ -180,7 +197,7 @@ class ScriptedClient:
                 if problem:
                     raise StepFailure(where, _menu_text(step.value), problem, screen)
             elif step.action == "select":
-                if not data.get("boot") and not data.get("ok"):
+                if not (data.get("pxelinux") or {}).get("selected"):
                     raise StepFailure(where, f"entry {step.value!r} booted",
                                       failure_reason(data), screen)
             elif step.action == "expect_cmdline":
@@ -194,11 +211,27 @@ class ScriptedClient:
                     raise StepFailure(where, f"a failure naming {step.value!r}",
                                       reason or "the chain worked", screen)
             elif step.action == "expect_local_boot":
-                boot = data.get("boot") or {}
-                if not (isinstance(boot, dict) and boot.get("local")):
-                    raise StepFailure(where, "local boot", json.dumps(boot), screen)
+                if data.get("reached") != "local-boot":
+                    raise StepFailure(where, "local boot (a PXE menu item of type 0)",
+                                      f"reached {data.get('reached')!r}", screen)
             else:
                 raise StepFailure(where, "a step a scripted client can do", step.action, screen)
+
+
+def _json(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _label_for_text(data: dict[str, Any] | None, wanted: str) -> str | None:
+    """The PXELINUX label of the entry whose label or menu text is `wanted`."""
+    for e in ((data or {}).get("menu") or {}).get("entries") or []:
+        if wanted in (e.get("label"), (e.get("text") or "").strip()):
+            return str(e.get("label"))
+    return None
 
 
 def _menu_text(m: dict[str, Any]) -> str:
@@ -226,7 +259,52 @@ def _menu_time(data: dict[str, Any], fallback: float) -> float:
 
 # ------------------------------------------------------------------------------ VM client
 
-_CMDLINE_MARK = re.compile(r"cmdline[:=]\s*(.*)", re.IGNORECASE)
+# The test guest's /init prints this with /proc/cmdline, then powers off.
+CMDLINE_MARK = re.compile(r"PXELAB-GUEST-CMDLINE: ?(.*)")
+# What the firmware prints once it gives up on the network and goes to the next boot device.
+LOCAL_BOOT = re.compile(
+    r"No bootable device|Booting from Hard Disk|Boot failed: not a bootable disk|"
+    r"Booting from (?:Floppy|DVD|CD)|Returning to BIOS|No more network devices"
+)
+_KEY_NAMES = {"enter": "ret", "space": "spc", "backspace": "backspace"}
+MENU_SETTLE_S = 5.0  # menu.c32 draws entry by entry; let a partial menu finish drawing
+
+
+def vm_profile(client: Client) -> Any:
+    """The client's machine profile with its overrides, MAC and UUID applied."""
+    from dataclasses import fields, replace
+
+    from pxelab.lab.machine import load_profile
+
+    profile = load_profile(client.profile)
+    if client.overrides:
+        names = {f.name for f in fields(profile)}
+        unknown = sorted(set(client.overrides) - names)
+        if unknown:
+            raise ValueError(
+                f"{client.key}.overrides: unknown profile field(s) {', '.join(unknown)} "
+                f"(fields: {', '.join(sorted(names))})"
+            )
+        values = dict(client.overrides)
+        if "extra" in values:
+            values["extra"] = tuple(values["extra"])
+        profile = replace(profile, **values)
+    if client.mac:
+        profile = profile.with_mac(client.mac)
+    if client.uuid:
+        profile = replace(profile, uuid=client.uuid)
+    return profile
+
+
+def _menu_dict(menu: Any) -> dict[str, Any] | None:
+    if menu is None:
+        return None
+    return {"title": menu.title, "entries": list(menu.entries),
+            "default": menu.highlighted_label}  # fmt: skip
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 class VmClient:
@@ -234,6 +312,108 @@ class VmClient:
         self.client, self.lab, self.work, self.scn = client, lab, work, scn
         self.tap = lab.add_tap(client.name)
         self.port = self.tap
+        self.menu_at: float | None = None
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
-        raise RuntimeError("VM clients are not wired yet")
+        from pxelab.lab.runner import ClientResult
+        from pxelab.lab.vm import VM
+
+        c = self.client
+        res = ClientResult(c.name, "vm", False)
+        vm = VM(vm_profile(c), tap=self.tap, workdir=self.work, netns=self.lab.bridge_ns,
+                name=c.name)  # fmt: skip
+        failure: StepFailure | None = None
+        client_deadline = min(deadline, time.monotonic() + c.timeout)
+        try:
+            with vm:
+                res.details["argv"] = vm.argv
+                for step in c.steps:
+                    self._step(vm, step, client_deadline)
+                res.screen = vm.console.render()
+        except StepFailure as exc:
+            failure = exc
+        finally:
+            if vm.console is not None and not res.screen:
+                res.screen = vm.console.render()
+        if vm.started_at is not None and self.menu_at is not None:
+            res.time_to_menu_s = round(self.menu_at - vm.started_at, 3)
+        console = ""
+        if vm.console_log.exists():
+            console = vm.console_log.read_bytes().decode("utf-8", errors="replace")
+        if failure is not None:
+            failure.screen = failure.screen or res.screen
+            res.reason = str(failure)
+            return Outcome(res, console, failure)
+        res.passed = True
+        return Outcome(res, console)
+
+    def _timeout(self, step: Step, deadline: float) -> float:
+        left = max(0.1, deadline - time.monotonic())
+        return min(step.timeout, left) if step.timeout else left
+
+    def _step(self, vm: Any, step: Step, deadline: float) -> None:
+        from pxelab.lab.console import BootFailed, ConsoleError
+
+        con = vm.console
+        where = _where(self.client, step)
+        timeout = self._timeout(step, deadline)
+        try:
+            if step.action == "wait_for":
+                con.wait_for_screen(step.value, timeout)
+                self._menu_seen(vm, step.value)
+            elif step.action == "expect_menu":
+                self._expect_menu(vm, step, where, timeout)
+            elif step.action == "select":
+                con.select(step.value, timeout)
+            elif step.action == "key":
+                con.send_key(_KEY_NAMES.get(step.value, step.value))
+            elif step.action == "expect_cmdline":
+                m = con.wait_for_text(CMDLINE_MARK, timeout)
+                if step.value not in m.group(1):
+                    raise StepFailure(where, f"a command line containing {step.value!r}",
+                                      repr(m.group(1).strip()), con.render())
+            elif step.action == "expect_local_boot":
+                con.wait_for_text(LOCAL_BOOT, timeout)
+            elif step.action == "expect_failure":
+                try:
+                    con.wait_for_text(step.value, timeout)
+                except BootFailed as exc:
+                    if step.value.lower() not in str(exc).lower():
+                        raise
+        except StepFailure:
+            raise
+        except ConsoleError as exc:
+            raise StepFailure(where, _expected(step), _first_line(str(exc)),
+                              con.render()) from None
+
+    def _menu_seen(self, vm: Any, text: str) -> None:
+        if self.menu_at is None and vm.console.menu() is not None:
+            seen = vm.console.first_seen(text)
+            self.menu_at = seen if seen is not None else time.monotonic()
+
+    def _expect_menu(self, vm: Any, step: Step, where: str, timeout: float) -> None:
+        con = vm.console
+        want = step.value
+        menu = con.wait_for_menu(timeout, want.get("title"))
+        if self.menu_at is None:
+            seen = con.first_seen(menu.title) if menu.title else None
+            self.menu_at = seen if seen is not None else time.monotonic()
+        settle = time.monotonic() + min(MENU_SETTLE_S, timeout)
+        problem = compare_menu(want, _menu_dict(menu))
+        while problem and time.monotonic() < settle:
+            time.sleep(0.2)
+            problem = compare_menu(want, _menu_dict(con.menu()))
+        if problem:
+            raise StepFailure(where, _menu_text(want), problem, con.render())
+
+
+def _expected(step: Step) -> str:
+    return {
+        "wait_for": f"{step.value!r} on the screen",
+        "expect_menu": _menu_text(step.value) if isinstance(step.value, dict) else "a menu",
+        "select": f"menu entry {step.value!r} selected",
+        "key": f"key {step.value} sent",
+        "expect_cmdline": f"the guest's command line containing {step.value!r}",
+        "expect_local_boot": "the firmware leaving network boot for the local disk",
+        "expect_failure": f"a failure naming {step.value!r}",
+    }[step.action]

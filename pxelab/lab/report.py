@@ -93,8 +93,9 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
     def who(mac: str, ip: str) -> str:
         if mac == "ff:ff:ff:ff:ff:ff":
             return "broadcast"
-        if ip and ip != "0.0.0.0" and ip != "255.255.255.255":
-            names.setdefault(mac, ip)
+        if ip and ip not in ("0.0.0.0", "255.255.255.255") and ":" in names.get(mac, ":"):
+            # A client first shows up as 0.0.0.0: name it by its address once it has one.
+            names[mac] = ip if mac not in names else f"{ip} ({mac})"
         names.setdefault(mac, mac)
         return mac
 

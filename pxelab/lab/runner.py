@@ -103,7 +103,8 @@ def build_tree(scn: Scenario, work: Path) -> Path:
     from pxelab.lab import tftptree
 
     root = work / "tftpboot"
-    shutil.copytree(scn.directory, root, ignore=_tree_ignore, dirs_exist_ok=True)
+    shutil.copytree(scn.tftp.source or scn.directory, root, ignore=_tree_ignore,
+                    dirs_exist_ok=True)
     files: dict[str, Path | bytes] = {
         name: tftptree.placeholder(name) for name in scn.tftp.placeholders
     }
@@ -201,8 +202,8 @@ class _Services:
                     continue
                 if proc.poll() is not None:
                     raise ServiceError(
-                        f"{name} exited with code {proc.returncode} before listening:\n"
-                        + _tail(log)
+                        f"{name} exited with code {proc.returncode} before listening: "
+                        + _tail(log, 1)
                     )
                 out = hosts[name].run(["ss", "-Hulnp"], timeout=5).stdout
                 ports = {int(c.rsplit(":", 1)[1]) for c in _local_addrs(out)}
@@ -213,7 +214,7 @@ class _Services:
             if time.monotonic() > deadline:
                 name = sorted(pending)[0]
                 log = next(lg for n, _, lg in self.procs if n == name)
-                raise ServiceError(f"{name} not listening after {timeout:.0f} s:\n" + _tail(log))
+                raise ServiceError(f"{name} not listening after {timeout:.0f} s: " + _tail(log, 1))
             time.sleep(0.1)
 
     def events(self) -> list[dict[str, Any]]:
@@ -345,13 +346,20 @@ def _run(
                     lab.impair(r.port, **scn.network.impair)
             deadline = time.monotonic() + scn.timeout
             failure: StepFailure | None = None
+            vm_timed = False
             for r in runners:
                 with timeline.phase(f"client {r.client.name}"):
                     outcome = r.run(timeline, deadline)
                 result.clients.append(outcome.result)
+                artifacts["console"] += f"===== client {r.client.name} ({r.client.kind})\n"
                 artifacts["console"] += outcome.console
-                if outcome.result.time_to_menu_s is not None and result.time_to_menu_s is None:
-                    result.time_to_menu_s = outcome.result.time_to_menu_s
+                ttm = outcome.result.time_to_menu_s
+                # Real firmware's time to the menu is the figure that matters; a scripted
+                # client's stands in only when there is no VM.
+                if ttm is not None and (result.time_to_menu_s is None or (
+                        r.client.kind == "vm" and not vm_timed)):  # fmt: skip
+                    result.time_to_menu_s = ttm
+                    vm_timed = vm_timed or r.client.kind == "vm"
                 result.screen = result.screen or outcome.result.screen
                 if outcome.failure and failure is None:
                     failure = outcome.failure

@@ -100,6 +100,7 @@ class Proxy:
 class Tftp:
     """How the runner builds the TFTP root (unless [proxy] tftp_root names a ready one)."""
 
+    source: Path | None = None  # folder copied over the tree (default: the scenario's own)
     bios: bool = True  # pxelinux.0 and its BIOS modules at the root
     efi64: bool = False  # syslinux.efi and its modules under efi64/
     # Files the menu names that only need to exist (scripted clients fetch them, never run them).
@@ -130,6 +131,7 @@ class Client:
     uuid: str | None = None
     arch: int | None = None
     select: str | None = None
+    pxe_item: int | None = None  # scripted: which PXE boot menu item (1-based) to take
     overrides: dict[str, Any] = field(default_factory=dict)
     steps: tuple[Step, ...] = ()
     timeout: float = 60.0
@@ -270,7 +272,7 @@ def parse(data: dict[str, Any], file: Path) -> Scenario:
         if names.index(n) != i:
             raise top.error(f"client[{i}].name", f"duplicate client name {n!r}")
     expect = _expect(top.sub("expect"))
-    tftp = _tftp(top.sub("tftp"))
+    tftp = _tftp(top.sub("tftp"), file.parent)
     top.done()
     if router.address.ip == proxy.address.ip:
         raise top.error("proxy.address", f"the router already uses {proxy.address.ip}")
@@ -454,6 +456,10 @@ def _client(r: _Reader, index: int) -> Client:
     if arch is not None and not 0 <= arch <= 0xFFFF:
         raise r.error("arch", f"{arch} is not a 16-bit architecture number (RFC 4578)")
     select = r.get("select", str)
+    pxe_item = r.get("pxe_item", int)
+    if pxe_item is not None and (pxe_item < 1 or kind != "scripted"):
+        raise r.error("pxe_item", "a PXE menu item number from 1, for scripted clients "
+                      "(a VM picks it with key steps)")
     overrides = dict(r.get("overrides", dict, {}))
     if kind == "scripted" and overrides:
         raise r.error("overrides", "overrides are for VM clients (kind = \"vm\")")
@@ -475,6 +481,7 @@ def _client(r: _Reader, index: int) -> Client:
     r.done()
     return Client(
         name=name, kind=kind, profile=profile, mac=mac, uuid=uuid, arch=arch, select=select,
+        pxe_item=pxe_item,
         overrides=overrides, steps=steps, timeout=timeout, key=r.key,
     )  # fmt: skip
 
@@ -574,7 +581,13 @@ def _expect(r: _Reader) -> Expect:
 GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "initrd")
 
 
-def _tftp(r: _Reader) -> Tftp:
+def _tftp(r: _Reader, base: Path) -> Tftp:
+    source_text = r.get("source", str)
+    source = None
+    if source_text is not None:
+        source = (base / source_text).resolve()
+        if not source.is_dir():
+            raise r.error("source", f"{source_text!r}: no such folder ({source})")
     bios = r.get("bios", bool, True)
     efi64 = r.get("efi64", bool, False)
     placeholders = r.strings("placeholders")
@@ -590,7 +603,7 @@ def _tftp(r: _Reader) -> Tftp:
         guest[relpath] = artifact
     g.done()
     r.done()
-    return Tftp(bios, efi64, placeholders, guest)
+    return Tftp(source, bios, efi64, placeholders, guest)
 
 
 def discover(paths: list[str | Path]) -> list[Path]:

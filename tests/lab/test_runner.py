@@ -1,0 +1,143 @@
+"""The runner, the report and the pytest plugin, on a real lab (namespaces, the pxelab router,
+dnsmasq as the proxy, the scripted client): passing, failing with the screen, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pxelab.lab import report
+from pxelab.lab.runner import Result, run_scenario
+from pxelab.lab.scenario import load
+from tests.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "scenarios" / "seed-tinycore"
+
+SCENARIO = """
+description = "runner test"
+timeout = 60
+
+[router]
+address = "192.168.10.1"
+pool = "192.168.10.100-192.168.10.150"
+
+[proxy]
+implementation = "dnsmasq"
+address = "192.168.10.20"
+dnsmasq_conf = "{seed}/dnsmasq.conf"
+
+[tftp]
+source = "{seed}"
+
+[[client]]
+name = "probe"
+profile = "ipxe"
+mac = "52:54:00:00:99:01"
+
+[[client.steps]]
+expect_menu = {{ title = "{title}" }}
+
+[expect]
+tftp_requested = ["pxelinux.0", "ldlinux.c32", "pxelinux.cfg/default"]
+"""
+
+
+def make_scenario(root: Path, name: str, title: str) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "scenario.toml").write_text(textwrap.dedent(SCENARIO.format(seed=SEED, title=title)))
+    return d
+
+
+def namespaces(lab_id: str) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if f"pxelab-{lab_id}-" in line]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Result, Path]]:
+    require_tool("dnsmasq")
+    require_tool("tcpdump")
+    base = tmp_path_factory.mktemp("runner")
+    out = {}
+    for name, title in (("good", "PXE Boot Menu"), ("wrong", "Not The Seed Menu")):
+        scn = load(make_scenario(base / "scenarios", name, title))
+        rep = base / "report" / name
+        out[name] = (run_scenario(scn, report_dir=rep), rep)
+    return out
+
+
+@pytest.mark.root
+def test_scenario_passes_and_writes_the_report(runs: dict[str, tuple[Result, Path]]) -> None:
+    result, rep = runs["good"]
+    assert result.passed, result.failure_text()
+    data = json.loads((rep / "result.json").read_text())
+    assert data["scenario"] == "good" and data["passed"] is True and data["reason"] == ""
+    assert data["time_to_menu_s"] > 0
+    names = [p["name"] for p in data["phases"]]
+    assert names[:3] == ["tree", "network", "services"] and "client probe" in names
+    assert all(p["duration_s"] >= 0 and p["start_s"] >= 0 for p in data["phases"])
+    assert "PXE Boot Menu" in (rep / "screen.txt").read_text()
+    assert "pxelab probe" in (rep / "console.log").read_text()
+    events = [json.loads(line) for line in (rep / "events.jsonl").read_text().splitlines()]
+    assert any(e["service"] == "tftp" and e["event"] == "sent" for e in events)
+    assert any(e["service"] == "router" for e in events)
+    assert (rep / "capture.pcap").stat().st_size > 1000
+    assert not (rep / "work").exists()
+
+
+@pytest.mark.root
+def test_index_html_draws_timeline_and_ladder(runs: dict[str, tuple[Result, Path]]) -> None:
+    results = [runs["good"][0], runs["wrong"][0]]
+    index = report.write_index(runs["good"][1].parent, results)
+    text = index.read_text()
+    assert text.count("<svg") >= 4  # a timeline and a ladder per scenario
+    assert "RRQ pxelinux.0" in text and "DISCOVER" in text and "OFFER" in text
+    assert "1 of 2 scenarios passed" in text
+    # readable from disk: nothing fetched, nothing run
+    assert "<script" not in text and "src=" not in text and "<link" not in text
+
+
+@pytest.mark.root
+def test_wrong_expectation_fails_showing_the_screen(runs: dict[str, tuple[Result, Path]]) -> None:
+    result, rep = runs["wrong"]
+    assert not result.passed
+    text = result.failure_text()
+    assert "client probe, steps[0] expect_menu" in text
+    assert "expected:  menu with title 'Not The Seed Menu'" in text
+    assert "actual:    title 'PXE Boot Menu'" in text
+    # the rendered screen: the seed's menu as the client saw it
+    assert "| > Standard Tiny Core 4.7.6" in text
+    assert f"report:    {rep}" in text
+    assert json.loads((rep / "result.json").read_text())["passed"] is False
+
+
+@pytest.mark.root
+def test_nothing_left_behind(runs: dict[str, tuple[Result, Path]]) -> None:
+    for result, _ in runs.values():
+        assert result.lab_id
+        assert namespaces(result.lab_id) == []
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        assert f"PXELAB_LAB={result.lab_id}" not in ps
+
+
+@pytest.mark.root
+def test_pytest_plugin_runs_a_scenario_and_shows_the_screen(tmp_path: Path) -> None:
+    require_tool("dnsmasq")
+    make_scenario(tmp_path, "wrong", "Not The Seed Menu")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path),
+         "--lab-report", str(tmp_path / "rep"), "--rootdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "scenario wrong failed" in proc.stdout
+    assert "expected:  menu with title 'Not The Seed Menu'" in proc.stdout
+    assert "| > Standard Tiny Core 4.7.6" in proc.stdout
+    assert f"report:    {tmp_path / 'rep' / 'wrong'}" in proc.stdout
