@@ -14,7 +14,7 @@ import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interface", "-i", required=True, help="interface to probe on")
+    parser.add_argument("--interface", "-i", help="interface to probe on (required)")
     parser.add_argument("--mac", help="client MAC (default: the interface's)")
     parser.add_argument("--arch", type=int, help="option 93 architecture (default: profile's)")
     parser.add_argument("--uuid", help="option 97 UUID, 8-4-4-4-12, in wire order")
@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
             first = profiles.load(name).description.strip().splitlines()
             print(f"{name:<20} {first[0] if first else ''}")
         return 0
+    if not args.interface:
+        print("pxelab probe: error: --interface is required", file=sys.stderr)
+        return 2
     try:
         prof = profiles.load(args.profile)
     except profiles.ProfileError as exc:

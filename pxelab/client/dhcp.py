@@ -194,7 +194,7 @@ class DhcpClient:
     def discover(self) -> list[Offer]:
         d = self.profile.dhcp
         offers: list[Offer] = []
-        seen: set[tuple[str, bytes]] = set()
+        seen: set[tuple[str, bool]] = set()
         for attempt, timeout in enumerate(d.retries, 1):
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 break
@@ -212,7 +212,7 @@ class DhcpClient:
                 rep = self._parse(raw)
                 if rep is None or rep.msg_type != packet.OFFER:
                     continue
-                key = (src, raw)
+                key = (src, rep.yiaddr != "0.0.0.0")  # a server's answer to a retransmission
                 if key in seen:
                     continue
                 seen.add(key)

@@ -61,6 +61,19 @@ def menu_json(cfg: px.Config) -> dict[str, object]:
     }
 
 
+def oack_problem(got: tftp.Fetch) -> str:
+    """Why PXELINUX 6 would refuse this transfer's OACK ("" when it would accept it)."""
+    if not got.found:
+        return ""
+    if got.unrequested:
+        return (f"OACK has options PXELINUX did not ask for ({', '.join(got.unrequested)}): "
+                "PXELINUX rejects it")
+    size = got.options_acked.get("blksize")
+    if size is not None and size.isdigit() and not 64 <= int(size) <= 2048:
+        return f"OACK blksize {size} is outside 64-2048: PXELINUX rejects it"
+    return ""
+
+
 class Pxelinux:
     def __init__(self, server: str, boot_file: str, profile: Profile,
                  record: Callable[[tftp.Fetch], None], log: Callable[..., None],
@@ -78,12 +91,13 @@ class Pxelinux:
         got = tftp.fetch(self.server, path, blksize=b.blksize, tsize=b.tsize,
                          timeout=self.profile.tftp.timeout, retries=self.profile.tftp.retries,
                          localip=self.localip)
+        bad = oack_problem(got)
+        if bad:
+            # PXELINUX answers such an OACK with an ERROR and treats the file as missing.
+            got.found, got.error, got.data, got.bytes = False, bad, b"", 0
         self.record(got)
         state = f"{got.bytes} bytes" if got.found else f"not found ({got.error})"
         self.log("pxelinux", f"RRQ {path}: {state}")
-        if got.found and got.unrequested:
-            self.log("pxelinux", f"OACK for {path} has options PXELINUX did not ask for: "
-                     f"{', '.join(got.unrequested)} (real PXELINUX rejects such an OACK)")
         return got
 
     def run(self, *, mac: bytes, ip: str, uuid: bytes | None, arch: int,

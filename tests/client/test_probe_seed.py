@@ -89,3 +89,17 @@ def test_seed_menu_with_the_pxelab_router() -> None:
     assert data["address"] == SEED_IP and data["router"] == "192.168.10.1"
     assert [s["path"] for s in data["pxelinux"]["search"]] == SEED_SEARCH
     assert data["menu"]["title"] == "PXE Boot Menu" and _menu(data) == SEED_ENTRIES
+
+
+def test_mac_other_than_the_interfaces() -> None:
+    # The probe speaks for another machine: frames leave with that MAC, chaddr is that MAC,
+    # and the router's static lease for it applies.
+    with pxe_segment(client_mac="02:00:00:00:00:42") as seg:
+        rc, data = probe(seg, "--profile", "ipxe", "--mac", "00:80:64:71:AB:0A",
+                         "--uuid", SEED_UUID)
+        left = seg.client.run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout
+    assert rc == 0, data["failure"]
+    assert any("put on eth0" in e["event"] for e in data["timeline"])
+    assert left.strip() == ""  # the leased address the probe borrowed is gone again
+    assert data["mac"] == "00:80:64:71:ab:0a" and data["address"] == SEED_IP
+    assert [s["path"] for s in data["pxelinux"]["search"]] == SEED_SEARCH
