@@ -124,7 +124,7 @@ class Request:
 
     @property
     def mac(self) -> str:
-        return ":".join(f"{b:02x}" for b in self.chaddr[: min(self.hlen, 16)])
+        return self.chaddr[: min(self.hlen, 16)].hex(":")
 
     @property
     def arch(self) -> int | None:
@@ -156,7 +156,7 @@ def _scan(data: bytes, pos: int, end: int, into: dict[int, bytes]) -> None:
         pos = nxt
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     kind: str  # "offer" | "ack" | "ignored"
     reply: bytes | None = None
@@ -177,7 +177,7 @@ def _no_resolver(name: str) -> IPv4Address | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Plan:
     """Everything of a reply that depends on (config, local address, client class), not on the
     client itself: cached, so the per-packet work is header packing and one join."""
@@ -190,6 +190,8 @@ class _Plan:
     tail_opts: bytes  # 43 (and later options)
     file_name: str
     siaddr_text: str = ""
+    vendor: str = ""
+    delay: int = 0
 
 
 class ProxyPolicy:
@@ -204,6 +206,8 @@ class ProxyPolicy:
                              or o.vendor_pxe]
         self._cache: dict[tuple, _Plan] = {}
         self._ranges: dict[tuple, ProxyRange | bool | None] = {}
+        self._local_tags: dict[Local, frozenset[str]] = {}
+        self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ classification
 
@@ -283,8 +287,15 @@ class ProxyPolicy:
         # dnsmasq: a ciaddr in a DISCOVER, or beside a requested address (50), is a client bug
         if mtype == DISCOVER or 50 in req.options:
             req.ciaddr = ZERO4
-        tags = self.tags_for(req, local) if self.cfg.tag_rules or local.interface else set()
-        rkey = (req.giaddr, req.ciaddr if req.port == 4011 else ZERO4, local, frozenset(tags))
+        if self.cfg.tag_rules:
+            tags = self.tags_for(req, local)
+            tkey = frozenset(tags)
+        else:  # the tags then depend on the interface only
+            tkey = self._local_tags.get(local)
+            if tkey is None:
+                tkey = self._local_tags[local] = frozenset(self.tags_for(req, local))
+            tags = set(tkey)
+        rkey = (req.giaddr, req.ciaddr if req.port == 4011 else ZERO4, local, tkey)
         rng = self._ranges.get(rkey, False)
         if rng is False:
             rng = self._range_for(req, local, tags)
@@ -299,7 +310,10 @@ class ProxyPolicy:
         assert isinstance(rng, ProxyRange)
         if rng.set_tag:
             tags.add(rng.set_tag)
-        frozen = tuple(sorted(tags))
+            tkey = frozenset(tags)
+        frozen = self._sorted.get(tkey)
+        if frozen is None:
+            frozen = self._sorted[tkey] = tuple(sorted(tags))
         if req.port == 4011 and mtype in (REQUEST, INFORM):
             item = _boot_item(req.options.get(43))
             if item is not None:
@@ -314,10 +328,11 @@ class ProxyPolicy:
         else:
             return Decision("ignored", reason=_why_not(mtype, req.port), arch=arch,
                             vendor=vendor.decode(), tags=frozen)
-        key = (req.port, mtype == DISCOVER, arch, frozen, vendor, local, req.options.get(60))
+        key = (req.port, mtype == DISCOVER, arch, tkey, vendor, local, req.options.get(60))
         plan = self._cache.get(key)
         if plan is None:
             plan = self._proxy_plan(req, local, vendor, arch, tags, mtype)
+            plan.delay = self.delay_for(tags)
             if len(self._cache) > 4096:
                 self._cache.clear()
             self._cache[key] = plan
@@ -329,8 +344,7 @@ class ProxyPolicy:
         reply = self._pack(req, plan, flags, ciaddr, ZERO4)
         return Decision(
             "offer" if plan.mtype == OFFER else "ack", reply, arch=arch, file=plan.file_name,
-            siaddr=plan.siaddr_text, vendor=vendor.decode(), tags=frozen,
-            delay=self.delay_for(tags),
+            siaddr=plan.siaddr_text, vendor=plan.vendor, tags=frozen, delay=plan.delay,
         )
 
     def delay_for(self, tags: set[str]) -> int:
@@ -426,7 +440,7 @@ class ProxyPolicy:
             subs = self._pxe_subopts(arch, tags, local, v60)
             tail = _encap43(subs)
         return _Plan(reply_type, siaddr, sname[:63], file[:127], head, tail,
-                     file.decode(errors="replace"), str(IPv4Address(siaddr)))
+                     file.decode(errors="replace"), str(IPv4Address(siaddr)), vendor.decode())
 
     def _configured_vendor(self, tags: set[str], v60: bytes) -> list[tuple[int, bytes]]:
         out = []

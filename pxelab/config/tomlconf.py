@@ -40,6 +40,8 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     seconds = 2                             # tags
 
 Unknown keys are errors naming file, line and key; line numbers point at the table header.
+On the wire, option 43 carries the computed sub-options, then the prompt, then the [[option]]
+sub-options last first: the order dnsmasq gives a file with the options before the prompt.
 """
 
 from __future__ import annotations
@@ -230,12 +232,6 @@ def read_toml(path: str | Path) -> ServerConfig:
             server_address=(_addr(t["server_address"], src, "server_address")
                             if "server_address" in t else None),
             tags=_tags(t, src), source=src))
-    for t, src in tables("prompt"):
-        timeout = _typed(t.get("timeout", 255), int, src, "timeout")
-        if not 0 <= timeout <= 255:
-            raise ConfigError(src, f"timeout {timeout} is out of range 0..255")
-        cfg.add_prompt(PxePrompt(text=_typed(t.get("text", ""), str, src, "text"),
-                                 timeout=timeout, tags=_tags(t, src), source=src))
     next_type = 0x8000
     for t, src in tables("service"):
         csa = t.get("csa", 0)
@@ -273,6 +269,12 @@ def read_toml(path: str | Path) -> ServerConfig:
         if vendor is None:
             cfg.warn(src, "option", "not sent: a proxy reply carries only option-43 "
                      "(vendor) sub-options")
+    for t, src in tables("prompt"):
+        timeout = _typed(t.get("timeout", 255), int, src, "timeout")
+        if not 0 <= timeout <= 255:
+            raise ConfigError(src, f"timeout {timeout} is out of range 0..255")
+        cfg.add_prompt(PxePrompt(text=_typed(t.get("text", ""), str, src, "text"),
+                                 timeout=timeout, tags=_tags(t, src), source=src))
     for t, src in tables("match"):
         if "tag" not in t:
             raise ConfigError(src, "[[match]] needs tag")

@@ -104,6 +104,9 @@ class ProxyDhcpServer:
         self.stats = {"received": 0, "offer": 0, "ack": 0, "ignored": 0, "malformed": 0,
                       "send_failed": 0}
         self._last_warn: dict[str, float] = {}
+        # per-packet lines only with log-dhcp (dnsmasq logs the short line always; at
+        # thousands of requests a second that is most of the cost, so pxelab asks first)
+        self._log_on: bool | None = None
 
     @property
     def ports(self) -> tuple[int, int]:
@@ -216,7 +219,9 @@ class ProxyDhcpServer:
             return
         d = self.policy.decide(req, local)
         self.stats[d.kind] += 1
-        if self.log_dhcp or d.reply is not None:
+        if self._log_on is None:
+            self._log_on = self.log_dhcp and log.isEnabledFor(logging.INFO)
+        if self._log_on:
             self._log(req, d, local, port)
         if self.events.enabled:
             self.events.emit("proxydhcp", d.kind, client=req.mac, arch=d.arch, file=d.file,
@@ -236,16 +241,16 @@ class ProxyDhcpServer:
         ciaddr = reply[12:16]
         if port == 4011:
             if ciaddr != b"\0\0\0\0":
-                return str(IPv4Address(ciaddr)), src[1]
+                return socket.inet_ntoa(ciaddr), src[1]
             if src[0] != "0.0.0.0":
                 return src
             return BROADCAST, self.client_port
         if req.giaddr != b"\0\0\0\0":
-            return str(IPv4Address(req.giaddr)), self.port
+            return socket.inet_ntoa(req.giaddr), self.port
         if ciaddr != b"\0\0\0\0":
-            if src[0] == str(IPv4Address(ciaddr)) and src[1]:
+            if src[0] == socket.inet_ntoa(ciaddr) and src[1]:
                 return src
-            return str(IPv4Address(ciaddr)), self.client_port
+            return socket.inet_ntoa(ciaddr), self.client_port
         return BROADCAST, self.client_port
 
     def _send(self, sock: socket.socket, reply: bytes, dest: tuple[str, int],
