@@ -1,4 +1,5 @@
-"""Which libraries menu.c32 really needs: PXELINUX 6.04 booted in QEMU, against pxelab check.
+"""pxelab check's PXELINUX rules against PXELINUX 6.04 itself, booted in QEMU: which libraries
+menu.c32 needs, and where relative kernel names are looked up.
 
 QEMU's user-mode network (slirp) answers the ROM's DHCP and serves the tree over TFTP inside
 the QEMU process: nothing leaves it, no namespace needed. The ROM is iPXE's rtl8139 (BIOS).
@@ -37,7 +38,7 @@ def tree() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def boot_until(root: Path, markers: tuple[bytes, ...]) -> bytes:
+def boot_until(root: Path, markers: tuple[bytes, ...], nbp: str = "pxelinux.0") -> bytes:
     """Boot the tree; return the serial output up to the first marker seen."""
     qemu = require_tool("qemu-system-x86_64")
     if not ROM.exists():
@@ -45,7 +46,7 @@ def boot_until(root: Path, markers: tuple[bytes, ...]) -> bytes:
     proc = subprocess.Popen(
         [qemu, "-machine", "pc,graphics=off", "-display", "none", "-serial", "stdio",
          "-monitor", "none", "-m", "256", "-boot", "n",
-         "-netdev", f"user,id=n0,tftp={root},bootfile=pxelinux.0",
+         "-netdev", f"user,id=n0,tftp={root},bootfile={nbp}",
          "-device", f"rtl8139,netdev=n0,romfile={ROM}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -84,3 +85,44 @@ def test_menu_c32_fails_without_libutil(tree: Path, capsys: pytest.CaptureFixtur
     out = boot_until(tree, (b"PXE Boot Menu", b"Failed to load libutil.c32"))
     assert b"Failed to load libutil.c32" in out, out[-2000:]
     assert b"PXE Boot Menu" not in out
+
+
+@pytest.mark.qemu
+def test_kernel_names_are_relative_to_the_nbp_directory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = Path(tempfile.mkdtemp(prefix="pxelab-check-qemu-"))
+    try:
+        base.chmod(0o755)
+        root = base / "tftpboot"
+        (root / "bios/pxelinux.cfg").mkdir(parents=True)
+        (root / "images").mkdir()
+        shutil.copy("/usr/lib/PXELINUX/pxelinux.0", root / "bios")
+        shutil.copy("/usr/lib/syslinux/modules/bios/ldlinux.c32", root / "bios")
+        (root / "bios/pxelinux.cfg/default").write_text(
+            "serial 0 115200\ndefault k\nprompt 0\nlabel k\n kernel images/vmlinuz\n"
+        )
+        (root / "images/vmlinuz").write_bytes(b"not a kernel" * 1000)
+        for p in [root, *root.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        conf = base / "dnsmasq.conf"
+        conf.write_text(
+            f"port=0\nenable-tftp\ntftp-root={root}\ndhcp-range=10.0.2.2,proxy\n"
+            "pxe-service=x86PC,Boot,bios/pxelinux\ndhcp-boot=bios/pxelinux.0\n"
+        )
+        # the kernel sits at the root: PXELINUX (working directory bios/) does not find it
+        assert main(["check", "--dnsmasq-conf", str(conf)]) == 1
+        out_text = capsys.readouterr().out
+        assert f"kernel images/vmlinuz is missing ({root}/bios/images/vmlinuz)" in out_text
+        out = boot_until(root, (b"No such file", b"Booting kernel failed"), "bios/pxelinux.0")
+        # PXELINUX prints to the BIOS console and to serial: the text comes interleaved
+        assert b"Loading images/vmlinuz" in out and b"No such file" in out, out[-2000:]
+        assert b"Booting kernel" not in out
+        # under bios/ it is found (and then refused: it is not a kernel)
+        (root / "bios/images").mkdir()
+        shutil.move(root / "images/vmlinuz", root / "bios/images/vmlinuz")
+        assert main(["check", "--dnsmasq-conf", str(conf)]) == 0, capsys.readouterr().out
+        out = boot_until(root, (b"No such file", b"Booting kernel failed"), "bios/pxelinux.0")
+        assert b"Booting kernel failed" in out and b"No such file" not in out, out[-2000:]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
