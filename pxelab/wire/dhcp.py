@@ -43,6 +43,8 @@ If they still do not fit: EncodeError.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import ipaddress
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -59,6 +61,7 @@ from pxelab.wire.options import (
     encode_value,
     format_mac,
     mac_bytes,
+    option_name,
 )
 
 IPv4 = ipaddress.IPv4Address
@@ -408,6 +411,46 @@ class DhcpMessage:
             f"file={self.file!r}, options={self.options!r})"
         )
 
+    def to_dict(self, pxe_prefixes: Iterable[str] = ("PXEClient",)) -> dict[str, Any]:
+        """A JSON-ready summary (logs, `pxelab probe` output): typed values where they decode,
+        the bytes in hex always, and the error text where a typed decode fails."""
+        mt = self.message_type
+        out: dict[str, Any] = {
+            "op": self.op,
+            "htype": self.htype,
+            "hlen": self.hlen,
+            "hops": self.hops,
+            "xid": f"{self.xid:#010x}",
+            "secs": self.secs,
+            "flags": self.flags,
+            "broadcast": self.broadcast,
+            "ciaddr": str(self.ciaddr),
+            "yiaddr": str(self.yiaddr),
+            "siaddr": str(self.siaddr),
+            "giaddr": str(self.giaddr),
+            "chaddr": self.chaddr.hex(),
+            "mac": self.mac,
+            "sname": self.server_name,
+            "file": self.file_name,
+            "message_type": mt.name if isinstance(mt, MessageType) else mt,
+            "overload": self.overload,
+            "options": [],
+        }
+        if not self.cookie:
+            out["vendor_area"] = self.vendor_area.hex()
+        for code, raw in self.options.items():
+            entry: dict[str, Any] = {"code": code, "name": option_name(code), "hex": raw.hex()}
+            try:
+                value = self.options.get(code)
+                if code == Opt.VENDOR_SPECIFIC and self.is_pxe(pxe_prefixes):
+                    value = self.pxe_options(pxe_prefixes)
+                if not isinstance(value, bytes):
+                    entry["value"] = jsonable(value)
+            except WireError as exc:
+                entry["error"] = str(exc)
+            out["options"].append(entry)
+        return out
+
     def copy(self) -> DhcpMessage:
         new = DhcpMessage.__new__(DhcpMessage)
         new.__dict__.update(self.__dict__)
@@ -471,6 +514,38 @@ class DhcpMessage:
             )
         except (ValueError, OverflowError) as exc:
             raise EncodeError(f"header field out of range: {exc}") from exc
+
+
+def jsonable(value: Any) -> Any:
+    """Typed option values -> JSON types (addresses and text as str, bytes as hex)."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, bool | int | str | None):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, IPv4):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, pxe.ClientUuid):
+        return {"hex": value.raw.hex(), "valid": value.valid, "problem": value.problem,
+                "pxelinux_name": value.pxelinux_name()}  # fmt: skip
+    if isinstance(value, pxe.PxeOptions):
+        out = {
+            name: jsonable(getattr(value, name))
+            for name in ("discovery_control", "boot_servers", "menu", "prompt", "boot_item")
+            if getattr(value, name) is not None
+        }
+        out["other"] = [[c, v.hex()] for c, v in value.other]
+        if value.duplicates():
+            out["duplicates"] = value.duplicates()
+        return out
+    if isinstance(value, pxe.EncapsulatedOptions):
+        return [[c, v.hex()] for c, v in value.entries]
+    if dataclasses.is_dataclass(value):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return repr(value)
 
 
 def _tlvs(items: Iterable[tuple[int, bytes]]) -> bytes:
@@ -592,17 +667,22 @@ def _parse_options(data: bytes, start: int, end: int, into: Options, where: str)
         pos += 2 + length
 
 
-def decode(data: bytes) -> DhcpMessage:
-    """Decode a BOOTP/DHCP message; raises only WireError (and subclasses)."""
+def decode(data: bytes, *, honour_overload: bool = True) -> DhcpMessage:
+    """Decode a BOOTP/DHCP message; raises only WireError (and subclasses).
+
+    honour_overload=False reads the packet as a ROM that ignores option 52 does: `file` and
+    `sname` stay the raw header bytes and their options are not read (`overload` still says
+    what option 52 announced).
+    """
     try:
-        return _decode(bytes(data))
+        return _decode(bytes(data), honour_overload)
     except WireError:
         raise
     except Exception as exc:  # a bug here must still not escape as anything else
         raise WireError(f"undecodable DHCP message: {type(exc).__name__}: {exc}") from exc
 
 
-def _decode(data: bytes) -> DhcpMessage:
+def _decode(data: bytes, honour_overload: bool = True) -> DhcpMessage:
     n = len(data)
     if n < HEADER_SIZE:
         raise TruncatedError(f"DHCP message of {n} bytes, the BOOTP header needs {HEADER_SIZE}", n)
@@ -636,6 +716,10 @@ def _decode(data: bytes) -> DhcpMessage:
         off = msg.options.offset(Opt.OVERLOAD) or OPTIONS_OFFSET
         overload = int(decode_value(Opt.OVERLOAD, raw52, off))  # type: ignore[call-overload]
         msg.options.remove(Opt.OVERLOAD)
+        if not honour_overload:
+            msg.overload = overload
+            msg.sname, msg.file = sname_raw.rstrip(b"\x00"), file_raw.rstrip(b"\x00")
+            return msg
         # RFC 3396: the options field first, then file, then sname.
         if overload & OVERLOAD_FILE:
             _parse_options(data, FILE_OFFSET, FILE_OFFSET + FILE_SIZE, msg.options, "file field")

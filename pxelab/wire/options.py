@@ -382,14 +382,26 @@ TABLE: dict[int, tuple[str, Kind]] = {
 }
 
 
+# Options kept as bytes that still deserve a name in messages and logs.
+UNTYPED_NAMES = {
+    43: "vendor specific",
+    81: "client FQDN",
+    82: "relay agent information",
+    119: "domain search",
+    121: "classless static routes",
+    208: "PXELINUX magic",
+    252: "WPAD",
+}
+
+
 def option_name(code: int) -> str:
     entry = TABLE.get(code)
-    return entry[0] if entry else f"option {code}"
+    return entry[0] if entry else UNTYPED_NAMES.get(code, f"option {code}")
 
 
 def describe(code: int) -> str:
-    entry = TABLE.get(code)
-    return f"option {code} ({entry[0]})" if entry else f"option {code}"
+    name = option_name(code)
+    return f"option {code} ({name})" if name != f"option {code}" else name
 
 
 def decode_value(code: int, raw: bytes, offset: int = 0) -> object:

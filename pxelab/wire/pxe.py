@@ -62,6 +62,11 @@ ARCH_NAMES = {
 }
 
 
+def arch_name(arch: int) -> str:
+    """A readable name for an option 93 architecture type."""
+    return ARCH_NAMES.get(arch, f"arch {arch}")
+
+
 def text_of(data: bytes) -> str:
     """Bytes on the wire -> str without loss (undecodable bytes survive a round trip)."""
     return data.decode("utf-8", "surrogateescape")
@@ -500,6 +505,19 @@ class ClientUuid:
         return cls(bytes(data))
 
     @classmethod
+    def from_smbios(cls, value: uuid_mod.UUID | str) -> ClientUuid:
+        """What PC firmware sends for an SMBIOS (e.g. QEMU `-uuid`) UUID: SMBIOS 2.6 stores
+        the first three fields little-endian, and the bytes go out as stored."""
+        u = value if isinstance(value, uuid_mod.UUID) else uuid_mod.UUID(str(value))
+        return cls(b"\x00" + u.bytes_le)
+
+    @property
+    def smbios_uuid(self) -> uuid_mod.UUID | None:
+        """The SMBIOS UUID that makes firmware send these bytes (inverse of from_smbios)."""
+        b = self.uuid_bytes
+        return None if b is None else uuid_mod.UUID(bytes_le=b)
+
+    @classmethod
     def from_uuid(cls, value: uuid_mod.UUID | str | bytes) -> ClientUuid:
         if isinstance(value, bytes):
             if len(value) != 16:
@@ -622,6 +640,7 @@ __all__ = [
     "PxeTag",
     "UserClass",
     "VendorClass",
+    "arch_name",
     "client_arches",
     "encode_client_arches",
 ]

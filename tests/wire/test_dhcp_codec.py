@@ -410,3 +410,34 @@ def test_padding_and_missing_end_are_accepted():
 def test_non_bytes_input_is_a_wire_error():
     with pytest.raises(WireError):
         dhcp.decode("text")  # type: ignore[arg-type]
+
+
+def test_decode_ignoring_overload_like_a_confused_rom():
+    msg = dhcp.DhcpMessage(op=2, options=many_options(16))
+    data = msg.encode()
+    rom = dhcp.decode(data, honour_overload=False)
+    assert rom.overload == 1
+    assert rom.file == data[108:236].rstrip(b"\x00")  # the options bytes, read as a name
+    assert 52 not in rom.options and len(rom.options) < len(msg.options)
+
+
+def test_to_dict_is_json_ready(dhcp_payloads):
+    import json
+
+    for _, _, data in dhcp_payloads:
+        summary = dhcp.decode(data).to_dict()
+        json.dumps(summary)
+    proxy = next(
+        dhcp.decode(d).to_dict()
+        for _, _, d in dhcp_payloads
+        if dhcp.decode(d).pxe_options() and dhcp.decode(d).message_type == MessageType.OFFER
+    )
+    assert proxy["message_type"] == "OFFER" and proxy["file"] == "pxelinux.0"
+    o43 = next(o for o in proxy["options"] if o["code"] == 43)
+    assert o43["name"] == "vendor specific"
+    assert o43["value"]["discovery_control"] == 3 and o43["value"]["duplicates"] == [6]
+    assert o43["value"]["prompt"] == {"timeout": 3, "text": "Press F8 for boot menu"}
+    o97 = next(o for o in proxy["options"] if o["code"] == 97)
+    assert o97["value"]["pxelinux_name"] == "00547c59-2f92-db11-9fff-008064667faa"
+    bad = dhcp.decode(header() + COOKIE + bytes([54, 3, 1, 2, 3, 255])).to_dict()
+    assert "length 3" in bad["options"][0]["error"] and bad["options"][0]["hex"] == "010203"

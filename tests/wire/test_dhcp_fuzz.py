@@ -8,6 +8,7 @@ must also re-encode and decode equal, and its typed views may only raise WireErr
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 
 from hypothesis import given, settings
@@ -47,6 +48,7 @@ def exercise(data: bytes) -> dhcp.DhcpMessage | None:
             check_error(exc)
     msg.options.problems()
     _ = (msg.mac, msg.file_name, msg.server_name, msg.message_type, msg.vendor_class, repr(msg))
+    json.dumps(msg.to_dict(("PXEClient", "")))
     again = dhcp.decode(msg.encode(max_size=None))
     assert again == msg
     # Too many options for 548 bytes even with overload is a clean refusal (EncodeError).

@@ -228,3 +228,17 @@ def test_ipxe_encapsulated():
     with pytest.raises(TruncatedError) as exc:
         pxe.EncapsulatedOptions.decode(bytes([1, 5, 0]), offset=50)
     assert exc.value.offset == 51
+
+
+def test_client_uuid_from_smbios_matches_qemu_and_pxelinux():
+    # QEMU -uuid 597c5400-... made PXELINUX ask for 00547c59-... (REFERENCE.md, measured).
+    u = pxe.ClientUuid.from_smbios("597c5400-922f-11db-9fff-008064667faa")
+    assert u.pxelinux_name() == "00547c59-2f92-db11-9fff-008064667faa"
+    assert u.smbios_uuid == uuid.UUID("597c5400-922f-11db-9fff-008064667faa")
+    assert pxe.ClientUuid.decode(b"").smbios_uuid is None
+
+
+def test_arch_names():
+    assert pxe.arch_name(0) == "x86 BIOS"
+    assert pxe.arch_name(7) == pxe.arch_name(9) == "x64 UEFI"
+    assert pxe.arch_name(4242) == "arch 4242"
