@@ -38,13 +38,20 @@ def _seed_with_root(tmp: Path) -> Path:
 def test_config_error_exits_2_naming_the_line(tmp_path: Path) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("port=0\npxe-service=Amiga,menu,file\n")
-    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2
     assert f"{conf}:2: " in r.stderr and "unknown client architecture" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf",
-                        str(tmp_path / "missing.conf")], capture_output=True, text=True,
-                       timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(tmp_path / "missing.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "no such file" in r.stderr
 
 
@@ -101,32 +108,74 @@ def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
     pxebs = next(x[3] for x in pk if x[2] == 4011)
     ack = next(x[3] for x in pk if x[1] == 4011)
     cases = [
-        {"name": "discover", "hex": discover.hex(), "dest": "255.255.255.255", "port": 67,
-         "bind": 68, "wait": 3.0},
-        {"name": "pxebs", "hex": pxebs.hex(), "dest": str(PROXY), "port": 4011, "bind": 68,
-         "wait": 3.0},
-        {"name": "non-pxe", "hex": request(vendor="MSFT 5.0").hex(),
-         "dest": "255.255.255.255", "port": 67, "bind": 68, "wait": 0.5},
+        {
+            "name": "garbage",
+            "hex": (b"\x01" * 100).hex(),
+            "dest": "255.255.255.255",
+            "port": 67,
+            "bind": 68,
+            "wait": 0.5,
+        },
+        {
+            "name": "discover",
+            "hex": discover.hex(),
+            "dest": "255.255.255.255",
+            "port": 67,
+            "bind": 68,
+            "wait": 3.0,
+        },
+        {
+            "name": "pxebs",
+            "hex": pxebs.hex(),
+            "dest": str(PROXY),
+            "port": 4011,
+            "bind": 68,
+            "wait": 3.0,
+        },
+        {
+            "name": "non-pxe",
+            "hex": request(vendor="MSFT 5.0").hex(),
+            "dest": "255.255.255.255",
+            "port": 67,
+            "bind": 68,
+            "wait": 0.5,
+        },
     ]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     with Lab() as lab:
         srv = lab.add_host("srv", ipv4=f"{PROXY}/24")
         # the client of the capture: 192.168.10.136 (the PXEBS request comes from there)
         cli = lab.add_host("cli", ipv4="192.168.10.136/24")
-        proc = srv.popen([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf),
-                          "--events", str(events)], stderr=subprocess.PIPE, text=True)
+        proc = srv.popen(
+            [
+                sys.executable,
+                "-m",
+                "pxelab",
+                "serve",
+                "--dnsmasq-conf",
+                str(conf),
+                "--interface",
+                "eth0",
+                "--events",
+                str(events),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 15
         while ":4011 " not in srv.run(["ss", "-uln"]).stdout:
             assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
-        out = cli.run([sys.executable, "-m", "tests.proxy.udpprobe",
-                       str(tmp_path / "cases.json")], cwd=str(REPO), timeout=60)
+        out = cli.run(
+            [sys.executable, "-m", "tests.proxy.udpprobe", str(tmp_path / "cases.json")],
+            cwd=str(REPO),
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         got = {c["name"]: c["replies"] for c in json.loads(out.stdout)}
         atftp = require_tool("atftp")
         fetched = tmp_path / "fetched.0"
-        t = cli.run([atftp, "-g", "-r", "pxelinux.0", "-l", str(fetched), str(PROXY)],
-                    timeout=30)
+        t = cli.run([atftp, "-g", "-r", "pxelinux.0", "-l", str(fetched), str(PROXY)], timeout=30)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=15)
         log = proc.stderr.read()
@@ -135,7 +184,7 @@ def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
     assert got["discover"][0]["src"] == str(PROXY) and got["discover"][0]["sport"] == 67
     assert [bytes.fromhex(r["hex"]) for r in got["pxebs"]] == [ack]
     assert got["pxebs"][0]["sport"] == 4011
-    assert got["non-pxe"] == []
+    assert got["non-pxe"] == [] and got["garbage"] == []
     assert t.returncode == 0, t.stderr
     assert fetched.read_bytes() == (tmp_path / "tftpboot" / "pxelinux.0").read_bytes()
     # log-dhcp lines in dnsmasq's format (xid first)
@@ -143,6 +192,7 @@ def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
     assert "1927617818 vendor class: PXEClient:Arch:00000:UNDI:002001" in log
     assert "PXE(eth0) 192.168.10.136 00:80:64:71:ab:0a pxelinux.0" in log
     assert "1927617818 bootfile name: pxelinux.0" in log
+    assert "malformed DHCP packet" in log  # logged, and the server went on
     ev = [e for e in read_events(events) if e["service"] == "proxydhcp"]
     kinds = [(e["event"], e["port"]) for e in ev]
     assert ("offer", 67) in kinds and ("ack", 4011) in kinds and ("ignored", 67) in kinds
@@ -158,23 +208,41 @@ def test_reply_delay(tmp_path: Path) -> None:
     from pxelab.lab.net import Lab
 
     conf = tmp_path / "delay.conf"
-    conf.write_text("dhcp-boot=pxelinux.0\ndhcp-range=192.168.10.20,proxy\n"
-                    "pxe-service=x86PC,net,pxelinux\ndhcp-reply-delay=1\n")
-    (tmp_path / "cases.json").write_text(json.dumps([
-        {"name": "d", "hex": request().hex(), "dest": "255.255.255.255", "port": 67,
-         "bind": 68, "wait": 4.0}]))
+    conf.write_text(
+        "dhcp-boot=pxelinux.0\ndhcp-range=192.168.10.20,proxy\n"
+        "pxe-service=x86PC,net,pxelinux\ndhcp-reply-delay=1\n"
+    )
+    (tmp_path / "cases.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": "d",
+                    "hex": request().hex(),
+                    "dest": "255.255.255.255",
+                    "port": 67,
+                    "bind": 68,
+                    "wait": 4.0,
+                }
+            ]
+        )
+    )
     with Lab() as lab:
         srv = lab.add_host("srv", ipv4="192.168.10.20/24")
         cli = lab.add_host("cli", ipv4="192.168.10.50/24")
-        proc = srv.popen([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
-                         stderr=subprocess.DEVNULL)
+        proc = srv.popen(
+            [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 15
         while ":67 " not in srv.run(["ss", "-uln"]).stdout:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         start = time.monotonic()
-        out = cli.run([sys.executable, "-m", "tests.proxy.udpprobe",
-                       str(tmp_path / "cases.json")], cwd=str(REPO), timeout=60)
+        out = cli.run(
+            [sys.executable, "-m", "tests.proxy.udpprobe", str(tmp_path / "cases.json")],
+            cwd=str(REPO),
+            timeout=60,
+        )
         took = time.monotonic() - start
         srv.stop(proc)
     replies = json.loads(out.stdout)[0]["replies"]
