@@ -310,6 +310,7 @@ class DhcpLogic:
         self.gateway = IPv4(settings.gateway) if settings.gateway else self.server_ip
         self.dns = [IPv4(d) for d in settings.dns] if settings.dns else [self.server_ip]
         self.quirks = set(settings.quirks)
+        self._precompute()
 
     # -- one request
 
@@ -433,23 +434,33 @@ class DhcpLogic:
         return Decision(reply, "inform", {**base, "ip": str(msg.ciaddr)})
 
     def _reply(self, msg: dhcp.DhcpMessage, mtype: int, ip: IPv4 | None) -> dhcp.DhcpMessage:
-        reply = dhcp.reply_to(msg, mtype, server_id=self.server_ip,
-                              yiaddr=ip if ip is not None else ZERO)
+        reply = dhcp.reply_to(msg, mtype, yiaddr=ip if ip is not None else ZERO)
         opts = reply.options
-        if ip is not None:
-            lt = self.settings.lease_time
-            opts.set(Opt.LEASE_TIME, lt)
-            opts.set(Opt.RENEWAL_TIME, lt // 2)
-            opts.set(Opt.REBINDING_TIME, lt * 7 // 8)
-        opts.set(Opt.SUBNET_MASK, self.network.netmask)
-        opts.set(Opt.ROUTER, [self.gateway])
-        opts.set(Opt.DNS, self.dns)
-        opts.set(Opt.BROADCAST, self.network.broadcast_address)
-        if self.settings.domain:
-            opts.set(Opt.DOMAIN_NAME, self.settings.domain)
-        if "option60-pxeclient" in self.quirks:
-            opts.set(Opt.VENDOR_CLASS, b"PXEClient")
+        # Raw bytes computed once: typed encoding per reply was most of the cost per packet.
+        for code, raw in self._lease_opts if ip is not None else self._info_opts:
+            opts.set(code, raw)
         return reply
+
+    def _precompute(self) -> None:
+        from pxelab.wire.options import encode_value
+
+        lt = self.settings.lease_time
+        common: list[tuple[int, Any]] = [
+            (Opt.SERVER_ID, self.server_ip),
+            (Opt.SUBNET_MASK, self.network.netmask),
+            (Opt.ROUTER, [self.gateway]),
+            (Opt.DNS, self.dns),
+            (Opt.BROADCAST, self.network.broadcast_address),
+        ]
+        if self.settings.domain:
+            common.append((Opt.DOMAIN_NAME, self.settings.domain))
+        if "option60-pxeclient" in self.quirks:
+            common.append((Opt.VENDOR_CLASS, b"PXEClient"))
+        lease = [(Opt.LEASE_TIME, lt), (Opt.RENEWAL_TIME, lt // 2),
+                 (Opt.REBINDING_TIME, lt * 7 // 8)]
+        self._info_opts = [(int(c), encode_value(c, v)) for c, v in common]
+        self._lease_opts = [self._info_opts[0]] + [
+            (int(c), encode_value(c, v)) for c, v in lease] + self._info_opts[1:]
 
 
 def _norm_mac(mac: str) -> str:
