@@ -15,6 +15,7 @@
     msg.options.get(55)                     # [1, 3, 6, ...]   typed (see options.TABLE)
     msg.options.get(54)                     # IPv4Address('192.168.10.20')
     msg.options.get(60)                     # pxe.VendorClass(prefix='PXEClient', arch=0, ...)
+                                            # (== "PXEClient:Arch:..." as str or bytes too)
     msg.options.get(97)                     # pxe.ClientUuid; get(93) -> [0]; get(77) -> UserClass
     msg.options.raw(43)                     # b'\\x06\\x01\\x03...' (bytes as sent) or None
     msg.pxe_options()                       # pxe.PxeOptions of option 43 if the vendor class
@@ -28,7 +29,7 @@
     offer.file = b"pxelinux.0"
     offer.options.set(60, "PXEClient")
     data = offer.encode()                   # padded to 300 bytes (BOOTP minimum)
-    data = offer.encode(allow_overload=False, max_size=1472)
+    data = offer.encode(allow_overload=False, max_size=msg.max_reply_size())  # no-override
 
     dhcp.DhcpMessage(op=1, xid=0x1234, mac="00:80:64:71:ab:0a",
                      message_type=dhcp.MessageType.DISCOVER, options=[(93, [0]), (60, "PXEClient")])

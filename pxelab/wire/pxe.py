@@ -416,10 +416,14 @@ class PxeOptions(EncapsulatedOptions):
 _PXE_VC = re.compile(r"^([^:]*):Arch:([0-9]{5}):UNDI:([0-9]{3})([0-9]{3})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VendorClass:
     """Option 60. PXE form `<prefix>:Arch:<5 digits>:UNDI:<3 digits major><3 digits minor>`;
-    any other text has prefix = the text before the first ':' and no arch/UNDI."""
+    any other text has prefix = the text before the first ':' and no arch/UNDI.
+
+    Every field derives from `text`, so it compares equal to its text as str or bytes too:
+    `msg.options.get(60) == "PXEClient"`.
+    """
 
     text: str
     prefix: str
@@ -455,6 +459,18 @@ class VendorClass:
 
     def __str__(self) -> str:
         return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, VendorClass):
+            return self.text == other.text
+        if isinstance(other, str):
+            return self.text == other
+        if isinstance(other, bytes):
+            return self.encode() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -242,3 +242,10 @@ def test_arch_names():
     assert pxe.arch_name(0) == "x86 BIOS"
     assert pxe.arch_name(7) == pxe.arch_name(9) == "x64 UEFI"
     assert pxe.arch_name(4242) == "arch 4242"
+
+
+def test_vendor_class_compares_with_its_text():
+    vc = pxe.VendorClass.parse("PXEClient")
+    assert vc == "PXEClient" and vc == b"PXEClient" and vc != "HW-Client"
+    assert vc == pxe.VendorClass.parse(b"PXEClient")
+    assert len({vc, pxe.VendorClass.parse("PXEClient")}) == 1
