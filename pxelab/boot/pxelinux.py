@@ -23,6 +23,7 @@ from pxelab.boot.pxelinux_config import (
 from pxelab.boot.pxelinux_modules import LIBRARIES, core_module, with_libraries
 from pxelab.boot.pxelinux_search import (
     CONFIG_DIR,
+    classify_config_name,
     config_search,
     ip_names,
     mac_name,
@@ -43,6 +44,7 @@ __all__ = [
     "Menu",
     "MenuEntry",
     "PxelinuxConfigError",
+    "classify_config_name",
     "config_search",
     "core_module",
     "ip_names",

@@ -163,3 +163,48 @@ def config_search(
     guesses.append(DEFAULT_NAME)
     names.extend(resolve(prefix, CONFIG_DIR + g) for g in guesses)
     return names
+
+
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAC_RE = re.compile(r"[0-9a-f]{2}(?:-[0-9a-f]{2})+")
+_IP_RE = re.compile(r"[0-9A-F]{1,8}")
+_DOTTED = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+
+
+def classify_config_name(name: str) -> tuple[str, str | None]:
+    """What a file name in pxelinux.cfg/ is to PXELINUX's search: (kind, the name it asks for).
+
+    kind "uuid", "mac", "ip", "default": a name PXELINUX can request as it is.
+    kind "wrong": meant for a client but never requested as written; the second value is the
+    name PXELINUX does ask for (a MAC in upper case or without the "01-" type, an IP in
+    lower-case hex or dotted, a UUID in upper case), or None when no client's name (a UUID
+    PXELINUX deems invalid and skips). kind "other": not a search name (an INCLUDE target).
+    """
+    if name == DEFAULT_NAME:
+        return "default", name
+    if _UUID_RE.fullmatch(name):
+        return ("uuid", name) if uuid_name(name) else ("wrong", None)
+    if _MAC_RE.fullmatch(name) and name.startswith("01-") and len(name) == 20:
+        return "mac", name
+    if _IP_RE.fullmatch(name):
+        return "ip", name
+    if name.lower() == DEFAULT_NAME:
+        return "wrong", DEFAULT_NAME
+    low = name.lower()
+    if _UUID_RE.fullmatch(low):
+        return "wrong", low
+    sep = low.replace(":", "-")
+    if re.fullmatch(r"01-[0-9a-f]{2}(?:-[0-9a-f]{2}){5}", sep):
+        return "wrong", sep
+    if re.fullmatch(r"[0-9a-f]{2}(?:-[0-9a-f]{2}){5}", sep):
+        return "wrong", "01-" + sep
+    if (
+        re.fullmatch(r"[0-9a-fA-F]{1,8}", name)
+        and any(c in "abcdef" for c in name)
+        and any(c.isdigit() for c in name)
+    ):
+        return "wrong", name.upper()
+    m = _DOTTED.fullmatch(name)
+    if m and all(int(g) < 256 for g in m.groups()):
+        return "wrong", ip_names(name)[0]
+    return "other", None

@@ -26,6 +26,7 @@ from types import ModuleType
 from pxelab.boot.pxelinux import (
     Config,
     PxelinuxConfigError,
+    classify_config_name,
     config_search,
     core_module,
     parse_config,
@@ -475,10 +476,41 @@ class _Checker:
         menu = config.menu()
         n = len(menu.visible)
         modules = config.modules_needed()
+        clients = self.check_client_configs(prefix, firmware)
         self.report.summary.append(
             f"{bf.name}: {name} -> menu '{menu.title}' with {n} entr{'y' if n == 1 else 'ies'}"
             + (f", modules {' '.join(modules)}" if modules else "")
+            + (f", {clients} client-specific config(s)" if clients else "")
         )
+
+    def check_client_configs(self, prefix: str, firmware: str) -> int:
+        """Check the other files of pxelinux.cfg/ that PXELINUX may pick for some client, and
+        name those it never asks for (an upper-case MAC, a dotted or lower-case hex IP)."""
+        assert self.tree is not None
+        directory = self.tree.local(resolve(prefix, "pxelinux.cfg/x")).parent
+        try:
+            files = sorted(p for p in directory.iterdir() if p.is_file())
+        except OSError:
+            return 0
+        count = 0
+        for path in files:
+            kind, asked = classify_config_name(path.name)
+            if kind in ("uuid", "mac", "ip"):
+                config = self.parse(resolve(prefix, "pxelinux.cfg/" + path.name), prefix)
+                if config is not None:
+                    self.check_menu(config, prefix, firmware)
+                    count += 1
+            elif kind == "wrong" and asked is None:
+                self.report.warning(
+                    path, "PXELINUX never asks for this UUID: it skips UUIDs whose version "
+                    "byte is 0 or F (all-zero and all-FF ones)",
+                    "name the file 01-<mac in lower case, dashes> instead")
+            elif kind == "wrong":
+                self.report.warning(
+                    path, f"PXELINUX never asks for {path.name}: the client asks for "
+                    f"{asked} (MAC in lower case with the 01- type, IP in upper-case hex)",
+                    f"mv {path} {path.parent / asked}")
+        return count
 
     def parse(self, name: str, prefix: str) -> Config | None:
         assert self.tree is not None

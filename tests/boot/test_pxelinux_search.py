@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.boot.pxelinux import config_search, path_prefix, uuid_name
+from pxelab.boot.pxelinux import classify_config_name, config_search, path_prefix, uuid_name
 
 SEED = Path("/work/shared/seed/tinycore-proxydhcp.txt")
 WYSE_MAC = "00:80:64:71:ab:0a"
@@ -130,3 +130,31 @@ def test_mac_forms_are_equivalent() -> None:
         assert config_search(mac, WYSE_IP, WYSE_UUID) == SEED_LOG_NAMES
     with pytest.raises(ValueError):
         config_search("zz:80", WYSE_IP, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "asked"),
+    [
+        ("default", "default", "default"),
+        ("Default", "wrong", "default"),
+        (WYSE_UUID, "uuid", WYSE_UUID),
+        (WYSE_UUID.upper(), "wrong", WYSE_UUID),
+        ("00000000-0000-0000-0000-000000000000", "wrong", None),
+        ("01-00-80-64-71-ab-0a", "mac", "01-00-80-64-71-ab-0a"),
+        ("01-00-80-64-71-AB-0A", "wrong", "01-00-80-64-71-ab-0a"),
+        ("00-80-64-71-ab-0a", "wrong", "01-00-80-64-71-ab-0a"),
+        ("00:80:64:71:AB:0A", "wrong", "01-00-80-64-71-ab-0a"),
+        ("C0A80A15", "ip", "C0A80A15"),
+        ("C0A", "ip", "C0A"),
+        ("c0a80a15", "wrong", "C0A80A15"),
+        ("192.168.10.21", "wrong", "C0A80A15"),
+        ("menu.cfg", "other", None),
+        ("cafe", "other", None),  # a word, not a mistyped address
+    ],
+)
+def test_classify_config_names(name: str, kind: str, asked: str | None) -> None:
+    assert classify_config_name(name) == (kind, asked)
+    if kind in ("uuid", "mac", "ip", "default"):
+        # every name called valid is one the seed's Wyse (or some client) really requests
+        wyse = config_search(WYSE_MAC, WYSE_IP, WYSE_UUID)
+        assert kind == "ip" or f"pxelinux.cfg/{name}" in wyse

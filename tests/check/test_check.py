@@ -370,3 +370,33 @@ def test_toml_config_of_the_seed(
     code, lines = run_check(capsys, "--config", str(toml))
     assert code == 1
     assert lines[0].startswith(f"{toml}:11: error: ldlinux.c32 is missing beside pxelinux.0")
+
+
+def test_client_specific_configs_are_checked_and_misnamed_ones_named(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf, root = seed_lab
+    cfgdir = root / "pxelinux.cfg"
+    (cfgdir / "01-00-80-64-71-ab-0a").write_text("default x\nlabel x\n kernel images/none\n")
+    (cfgdir / "01-00-80-64-71-AB-0A").write_text("default menu.c32\n")
+    (cfgdir / "192.168.10.21").write_text("default menu.c32\n")
+    (cfgdir / "common.cfg").write_text("label extra\n")
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 1
+    assert lines[1:-1] == [
+        f"{cfgdir}/01-00-80-64-71-AB-0A: warning: PXELINUX never asks for 01-00-80-64-71-AB-0A: "
+        "the client asks for 01-00-80-64-71-ab-0a (MAC in lower case with the 01- type, IP in "
+        f"upper-case hex); fix: mv {cfgdir}/01-00-80-64-71-AB-0A {cfgdir}/01-00-80-64-71-ab-0a",
+        f"{cfgdir}/01-00-80-64-71-ab-0a:3: error: label x: kernel images/none is missing "
+        f"({root}/images/none); fix: put the kernel at {root}/images/none or correct the KERNEL "
+        "line",
+        f"{cfgdir}/192.168.10.21: warning: PXELINUX never asks for 192.168.10.21: the client asks "
+        "for C0A80A15 (MAC in lower case with the 01- type, IP in upper-case hex); fix: mv "
+        f"{cfgdir}/192.168.10.21 {cfgdir}/C0A80A15",
+    ]
+    (cfgdir / "01-00-80-64-71-ab-0a").write_text(
+        "default tc\nlabel tc\n kernel images/tc/vmlinuz\n"
+    )
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 0
+    assert lines[-1].endswith("1 client-specific config(s); 3 warning(s)")
