@@ -176,3 +176,20 @@ def test_sigkilled_run_is_removed_by_cleanup(tmp_path):
         assert set(bystander.namespaces) <= netns_names()
         assert by_proc.poll() is None
         assert cleanup(prefix) == []
+
+
+def test_sigterm_tears_the_lab_down(tmp_path):
+    """The signal handler: a SIGTERMed process leaves no namespace and no process behind."""
+    import secrets
+
+    lab_id = secrets.token_hex(3)
+    prefix = f"pxelab-{lab_id}-"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, lab_id, str(tmp_path / "t.pcap")],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    assert {n for n in netns_names() if n.startswith(prefix)}
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == -signal.SIGTERM
+    assert not {n for n in netns_names() if n.startswith(prefix)}
+    assert cleanup(prefix) == []
+    assert (tmp_path / "t.pcap").exists()

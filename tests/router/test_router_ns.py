@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 
 import pytest
 
@@ -136,3 +137,34 @@ def test_quirk_require_client_id(tmp_path):
 
     ignored = [e for e in read_events(events) if e["event"] == "ignored"]
     assert ignored and "client identifier" in ignored[0]["reason"]
+
+
+def test_garbage_does_not_stop_the_router_and_leases_reach_the_file(tmp_path):
+    from pxelab.lab.net import Lab
+    from pxelab.serve.events import read_events
+
+    busybox = require_tool("busybox")
+    events, leases = tmp_path / "router.jsonl", tmp_path / "leases"
+    with Lab() as lab:
+        rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
+        proc = start_router(lab, rtr, events, "--no-ra", "--lease-file", str(leases))
+        pc = lab.add_host("pc", ipv4="192.168.10.9/24")
+        junk = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                "s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); "
+                "[s.sendto(p, ('192.168.10.1', 67)) for p in "
+                "(b'', b'\\x01', b'\\x01\\x01\\x06\\x00' + bytes(300), "
+                "b'\\x01\\x01\\x06\\x00' + bytes(232) + b'\\x63\\x82\\x53\\x63\\x35\\x05\\x01', "
+                "bytes(range(256)) * 2)]")
+        assert pc.run([sys.executable, "-c", junk]).returncode == 0
+        pc.run(["ip", "addr", "flush", "dev", "eth0"])
+        out = pc.run([busybox, "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-i", "eth0",
+                      "-s", "/bin/true"], timeout=30)
+        assert out.returncode == 0, out.stderr
+        ip = re.search(r"lease of (\S+) obtained", out.stdout + out.stderr).group(1)
+        assert rtr.stop(proc) == 0  # SIGTERM: a clean exit
+    assert proc.returncode == 0
+    assert f" {pc.mac} {ip} " in leases.read_text()
+    evs = read_events(events)
+    assert [e for e in evs if e["event"] in ("malformed", "ignored")]
+    assert not [e for e in evs if e["event"] == "error"]
+    assert evs[-1]["event"] == "stop"
