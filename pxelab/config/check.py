@@ -901,7 +901,7 @@ def client_chain(cfg: ServerConfig, who: ClientIdentity, report: Report) -> list
     menu = config.menu()
     ui = config.ui_module()
     lines.append(f"runs: {config.boot_command or '(nothing: boot: prompt)'}"
-                 + (f" -> module {ui}" if ui else ""))
+                 + (f" (loads {', '.join(with_libraries(ui))})" if ui else ""))
     lines.append(f"menu: '{menu.title}', default {menu.default}")
     for e in menu.entries:
         mark = "*" if e.label == menu.default else " "

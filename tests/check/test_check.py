@@ -251,7 +251,7 @@ def test_client_chain_for_the_seeds_wyse(
         "    pxelinux.cfg/C0: not found",
         "    pxelinux.cfg/C: not found",
         "    pxelinux.cfg/default: found",
-        "  runs: menu.c32 -> module menu.c32",
+        "  runs: menu.c32 (loads menu.c32, libutil.c32)",
         "  menu: 'PXE Boot Menu', default tc476",
         "    * tc476: Standard Tiny Core 4.7.6",
         "      tc476_wyse: Standard Tiny Core on Wyse Sx0",
@@ -400,3 +400,16 @@ def test_client_specific_configs_are_checked_and_misnamed_ones_named(
     code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
     assert code == 0
     assert lines[-1].endswith("1 client-specific config(s); 3 warning(s)")
+
+
+def test_bad_identity_is_a_usage_error(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf, _ = seed_lab
+    assert main(["check", "--dnsmasq-conf", str(conf), "--uuid", "not-a-uuid"]) == 2
+    assert "not a UUID" in capsys.readouterr().err
+    assert main(["check", "--dnsmasq-conf", str(conf), "--mac", "zz"]) == 2
+    assert "not a hardware address" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "--mac", "00:80:64:71:ab:0a"])  # neither --config nor --dnsmasq-conf
+    assert exc.value.code == 2
