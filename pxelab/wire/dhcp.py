@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -80,6 +81,8 @@ DEFAULT_MAX_SIZE = HEADER_SIZE + 312
 UDP_IP_HEADERS = 28
 
 OVERLOAD_FILE, OVERLOAD_SNAME = 1, 2
+# op htype hlen hops xid secs flags ciaddr yiaddr siaddr giaddr chaddr sname file
+_HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 
 __all__ = [
     "BOOTREPLY",
@@ -500,20 +503,12 @@ class DhcpMessage:
 
     def _header(self, sname: bytes, file: bytes) -> bytes:
         try:
-            return (
-                bytes((self.op, self.htype, self.hlen, self.hops))
-                + self.xid.to_bytes(4, "big")
-                + self.secs.to_bytes(2, "big")
-                + self.flags.to_bytes(2, "big")
-                + self.ciaddr.packed
-                + self.yiaddr.packed
-                + self.siaddr.packed
-                + self.giaddr.packed
-                + self.chaddr.ljust(16, b"\x00")
-                + sname.ljust(SNAME_SIZE, b"\x00")
-                + file.ljust(FILE_SIZE, b"\x00")
-            )
-        except (ValueError, OverflowError) as exc:
+            return _HEADER.pack(
+                self.op, self.htype, self.hlen, self.hops, self.xid, self.secs, self.flags,
+                self.ciaddr.packed, self.yiaddr.packed, self.siaddr.packed, self.giaddr.packed,
+                self.chaddr, sname, file,
+            )  # fmt: skip
+        except struct.error as exc:
             raise EncodeError(f"header field out of range: {exc}") from exc
 
 
@@ -688,18 +683,14 @@ def _decode(data: bytes, honour_overload: bool = True) -> DhcpMessage:
     if n < HEADER_SIZE:
         raise TruncatedError(f"DHCP message of {n} bytes, the BOOTP header needs {HEADER_SIZE}", n)
     msg = DhcpMessage.__new__(DhcpMessage)
-    msg.op, msg.htype, msg.hlen, msg.hops = data[0], data[1], data[2], data[3]
-    msg.xid = int.from_bytes(data[4:8], "big")
-    msg.secs = int.from_bytes(data[8:10], "big")
-    msg.flags = int.from_bytes(data[10:12], "big")
-    msg.ciaddr, msg.yiaddr = IPv4(data[12:16]), IPv4(data[16:20])
-    msg.siaddr, msg.giaddr = IPv4(data[20:24]), IPv4(data[24:28])
-    msg.chaddr = data[28:44]
-    sname_raw = data[SNAME_OFFSET : SNAME_OFFSET + SNAME_SIZE]
-    file_raw = data[FILE_OFFSET : FILE_OFFSET + FILE_SIZE]
-    msg.options = Options()
-    msg.overload = 0
-    msg.vendor_area = b""
+    (op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, sname_raw,
+     file_raw) = _HEADER.unpack_from(data)  # fmt: skip
+    # Straight into __dict__: the field setters' checks cannot fail on unpacked values.
+    msg.__dict__.update(
+        op=op, htype=htype, hlen=hlen, hops=hops, xid=xid, secs=secs, flags=flags,
+        ciaddr=IPv4(ci), yiaddr=IPv4(yi), siaddr=IPv4(si), giaddr=IPv4(gi), chaddr=chaddr,
+        options=Options(), overload=0, vendor_area=b"",
+    )  # fmt: skip
     if data[HEADER_SIZE:OPTIONS_OFFSET] != MAGIC_COOKIE:
         tail = data[HEADER_SIZE:]
         if n >= OPTIONS_OFFSET or not tail or not MAGIC_COOKIE.startswith(tail):
