@@ -21,8 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--uuid", help="option 97 UUID as the client sends it (8-4-4-4-12)")
     parser.add_argument(
         "--user",
-        default="nobody",
-        help="the user the TFTP server drops to; the tree must be readable by it (default nobody)",
+        help="the user the TFTP server drops to, whose permissions the tree needs (default: "
+        "the configuration's user= line, else nobody, dnsmasq's default)",
     )
 
 

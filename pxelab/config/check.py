@@ -617,13 +617,39 @@ class _Checker:
                               key=("module", base, dest))
 
 
-def check(cfg: ServerConfig, *, user: str = DEFAULT_USER) -> Report:
-    """Every static check on a read configuration; findings in the order a client meets them."""
+def configured_user(cfg: ServerConfig) -> tuple[str, Source] | None:
+    """dnsmasq's `user=NAME` line, if a file of this configuration has one (the model keeps
+    no field for it: pxelab reads it only to know whose permissions matter)."""
+    import re
+
+    found = None
+    for file in cfg.files:
+        try:
+            lines = Path(file).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for number, line in enumerate(lines, start=1):
+            m = re.match(r"\s*user\s*=\s*([^\s#,]+)", line)
+            if m:
+                found = (m.group(1), Source(str(file), number))
+    return found
+
+
+def check(cfg: ServerConfig, *, user: str | None = None) -> Report:
+    """Every static check on a read configuration; findings in the order a client meets them.
+
+    `user`: whose permissions the tree needs; default the configuration's `user=`, else nobody.
+    """
     report = Report()
+    configured = configured_user(cfg)
+    if user is None:
+        user = configured[0] if configured else DEFAULT_USER
     covered = _seed_43_6(cfg, report)
     for w in cfg.warnings:
         if w.source in covered:
             continue
+        if w.option == "user" and configured and w.source == configured[1]:
+            continue  # acted on: check reads the tree as that user
         report.warning(w.source, f"{w.option}: {w.message}", "correct or delete the line")
     checker = _Checker(cfg, report, user)
     if checker.check_root():

@@ -413,3 +413,21 @@ def test_bad_identity_is_a_usage_error(
     with pytest.raises(SystemExit) as exc:
         main(["check", "--mac", "00:80:64:71:ab:0a"])  # neither --config nor --dnsmasq-conf
     assert exc.value.code == 2
+
+
+def test_the_configured_user_is_the_one_that_must_read(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf, root = seed_lab
+    (root / "menu.c32").chmod(0o640)  # root:root, group-readable only
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 1
+    assert any("menu.c32 is not readable by user nobody (mode 0640)" in x for x in lines)
+    conf.write_text(conf.read_text() + "user=root\n")
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    # dnsmasq that stays root still wants world-readable files
+    assert any("menu.c32 is not readable by user root (mode 0640)" in x for x in lines)
+    assert not any("user: ignored" in x for x in lines)
+    (root / "menu.c32").chmod(0o644)
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 0 and "(readable by root)" in lines[-1]
