@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pxelab.wire import pxe
-from pxelab.wire.errors import BadLengthError, BadValueError, EncodeError
+from pxelab.wire.errors import BadLengthError, BadValueError, EncodeError, WireError
 
 IPv4 = ipaddress.IPv4Address
 
@@ -409,7 +409,12 @@ def decode_value(code: int, raw: bytes, offset: int = 0) -> object:
     entry = TABLE.get(code)
     if entry is None:
         return raw
-    return entry[1].decode(raw, offset, describe(code))
+    try:
+        return entry[1].decode(raw, offset, describe(code))
+    except WireError:
+        raise
+    except Exception as exc:  # a decoder bug must still reach the caller as a WireError
+        raise WireError(f"{describe(code)}: undecodable ({type(exc).__name__}: {exc})") from exc
 
 
 def encode_value(code: int, value: object) -> bytes:

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pxelab.wire.errors import BadLengthError, EncodeError, TruncatedError
+from pxelab.wire.errors import BadLengthError, EncodeError, TruncatedError, WireError
 
 IPv4 = ipaddress.IPv4Address
 
@@ -118,6 +118,15 @@ class EncapsulatedOptions:
 
     @classmethod
     def decode(cls, data: bytes, offset: int = 0) -> EncapsulatedOptions:
+        try:
+            return cls._decode(bytes(data), offset)
+        except WireError:
+            raise
+        except Exception as exc:  # a decoder bug must still reach the caller as a WireError
+            raise WireError(f"undecodable sub-options ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def _decode(cls, data: bytes, offset: int) -> EncapsulatedOptions:
         entries: list[tuple[int, bytes]] = []
         pos = 0
         saw_end = False
