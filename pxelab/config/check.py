@@ -21,7 +21,6 @@ import pwd
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import ModuleType
 
 from pxelab.boot.pxelinux import (
     Config,
@@ -280,8 +279,8 @@ def _seed_43_6(cfg: ServerConfig, report: Report) -> set[Source]:
         report.warning(
             opt.source,
             f"{misread}this 43.6 (PXE discovery control) = {got} is sent after the 43.6 = "
-            f"{own} dnsmasq computes itself ({_DISCOVERY[own]}), and PXE clients read the "
-            f"first, so the line changes nothing",
+            f"{own} the server computes itself (dnsmasq and pxelab alike: {_DISCOVERY[own]}), "
+            "and PXE clients read the first, so the line changes nothing",
             "delete the line"
             + (" (the computed 43.6 already turns multicast discovery off)" if own & 2 else ""),
         )
@@ -689,41 +688,13 @@ class Offer:
         return "; ".join(parts + self.notes)
 
 
-def _client_tags(cfg: ServerConfig, who: ClientIdentity) -> set[str]:
-    """Tags a ROM's request would get from option 93 and vendor-class rules (the part a static
-    check can know; user-class/175 rules match iPXE, which the identity does not describe)."""
-    tags: set[str] = set()
-    vendor = f"PXEClient:Arch:{who.arch:05d}:UNDI:002001"
-    for rule in cfg.tag_rules:
-        if rule.kind == "vendorclass" and rule.value is not None and rule.value.decode(
-            "latin-1"
-        ) in vendor:
-            tags.add(rule.tag)
-        elif rule.kind == "match" and rule.option == 93:
-            arch = who.arch.to_bytes(2, "big")
-            if rule.value is None or rule.value in (arch, arch[-1:]) or (
-                rule.value.isdigit() and int(rule.value) == who.arch
-            ):
-                tags.add(rule.tag)
-        elif rule.kind == "match" and rule.option == 60 and rule.value is None:
-            tags.add(rule.tag)
-    return tags
-
-
 def offer_for(cfg: ServerConfig, who: ClientIdentity) -> Offer:
     """The proxy offer and the boot file the client ends up with: asked of the server's own
     reply policy (pxelab.boot.policy) with the DISCOVER a PXE ROM sends, then the boot-server
     request it sends to port 4011 for the menu item it boots when the prompt times out."""
-    try:
-        from pxelab.boot import policy
-    except ImportError:
-        return _derived_offer(cfg, who)
-    return _policy_offer(policy, cfg, who)
-
-
-def _policy_offer(policy: ModuleType, cfg: ServerConfig, who: ClientIdentity) -> Offer:
     from ipaddress import IPv4Address, IPv4Network
 
+    from pxelab.boot import policy
     from pxelab.boot.pxelinux_search import mac_bytes, uuid_bytes
     from pxelab.wire import dhcp
 
@@ -804,44 +775,6 @@ def _source_for(cfg: ServerConfig, file: str | None) -> Source | None:
         if bf.name == file:
             return bf.source
     return None
-
-
-def _derived_offer(cfg: ServerConfig, who: ClientIdentity) -> Offer:
-    """Without the policy module: the offer derived from the model (dnsmasq's rules, roughly)."""
-    from pxelab.config.model import tags_match
-
-    how = "derived from the configuration model; pxelab.boot.policy is not available"
-    tags = _client_tags(cfg, who)
-    boot = next((b for b in cfg.boot if tags_match(b.tags, tags)), None)
-    server = "this server"
-    if boot is not None and (boot.server_address or boot.server_host):
-        server = str(boot.server_address or boot.server_host)
-    services = [s for s in cfg.services if s.csa == who.arch and tags_match(s.tags, tags)]
-
-    def file_of(basename: str | None) -> str | None:
-        if not basename:
-            return None
-        return basename if "." in basename else basename + ".0"
-
-    menu = [(s.type, s.text, file_of(s.basename)) for s in services]
-    prompt = next((p for p in cfg.prompts if tags_match(p.tags, tags)), None)
-    if who.arch >= 6 and len([s for s in services if s.basename]) == 1:
-        only = next(s for s in services if s.basename)
-        return Offer(how, file_of(only.basename), str(only.server_address or "this server"), [],
-                     notes=["UEFI client with one service: file in the header (dnsmasq's "
-                            "UEFI workaround), no menu"])
-    if services:
-        first = services[0]
-        offer = Offer(how, file_of(first.basename) if first.type else None,
-                      str(first.server_address or first.server_name or "this server"), menu,
-                      prompt=prompt.text if prompt else None,
-                      prompt_timeout=prompt.timeout if prompt else None,
-                      local_boot=first.type == 0)
-        offer.notes.append("the ROM boots the first menu item when the prompt times out "
-                           "(boot-server discovery to port 4011 for its file)")
-        return offer
-    return Offer(how, boot.file if boot else None, server, [],
-                 notes=["no PXE menu for this architecture: the client boots the file directly"])
 
 
 # -- one client's walk -----------------------------------------------------------------------
