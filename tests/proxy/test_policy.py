@@ -135,19 +135,34 @@ def test_no_menu_means_discovery_8_and_fake_prompt() -> None:
     assert pxe.discovery_control == 8 and pxe.prompt.text == "PXE" and pxe.prompt.timeout == 0
 
 
-_configs = st.sampled_from([
-    SEED,
-    SEED + "dhcp-pxe-vendor=PXEClient,HW-Client,\"\"\n".replace(',""', ""),
-    "dhcp-boot=x\ndhcp-range=192.168.10.20,proxy\ndhcp-match=set:a,60\ndhcp-boot=tag:a,y\n",
-    SEED + "dhcp-vendorclass=set:msft,MSFT\ndhcp-boot=tag:msft,evil\n",
-])
+_LINES = [
+    "dhcp-boot=pxelinux.0", "dhcp-boot=tag:ipxe,http://x/boot.ipxe", "dhcp-match=set:ipxe,175",
+    "dhcp-match=set:any60,60", "dhcp-boot=tag:any60,evil.0", "dhcp-userclass=set:u,iPXE",
+    "dhcp-vendorclass=set:msft,MSFT", "dhcp-boot=tag:msft,evil.0",
+    "dhcp-option=vendor:MSFT,6,8", "dhcp-option=vendor:,6,8", 'pxe-prompt="hi",3',
+    'pxe-service=x86PC,"net",pxelinux', 'pxe-service=x86PC,"disk",0',
+    'pxe-service=X86-64_EFI,"efi",syslinux.efi', "dhcp-range=192.168.10.20,proxy",
+    "dhcp-range=192.168.10.0,proxy,255.255.255.0", "dhcp-range=10.0.0.1,proxy",
+    "dhcp-no-override", "dhcp-reply-delay=0",
+]
 
 
-@settings(max_examples=200, deadline=None)
+@st.composite
+def _configs(draw: st.DrawFn) -> str:
+    lines = draw(st.lists(st.sampled_from(_LINES), max_size=10))
+    vendors = draw(st.lists(st.sampled_from(["PXEClient", "HW-Client", "ACME", "MS"]),
+                            max_size=3))
+    if vendors:
+        lines.append("dhcp-pxe-vendor=" + ",".join(vendors))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    conf=_configs,
+    conf=_configs(),
     vendor=st.one_of(st.none(), st.sampled_from(["MSFT 5.0", "udhcp 1.36", "", "PXECLIENT",
-                                                 "xPXEClient", "dhcpcd-9"]), st.text(max_size=20)),
+                                                 "xPXEClient", "dhcpcd-9", "HW-Clien"]),
+                     st.text(max_size=20)),
     mtype=st.sampled_from([1, 3, 8]),
     arch=st.one_of(st.none(), st.integers(0, 0xFFFF)),
     port=st.sampled_from([67, 4011]),
@@ -155,11 +170,13 @@ _configs = st.sampled_from([
 )
 def test_non_pxe_client_is_never_answered(conf: str, vendor: str | None, mtype: int,
                                           arch: int | None, port: int, giaddr: str) -> None:
-    if vendor is not None and (vendor.startswith("PXEClient") or vendor.startswith("HW-Client")):
-        return
+    cfg = read_dnsmasq_text(conf)
+    if vendor is not None and any(vendor.encode().startswith(v.encode())
+                                  for v in cfg.vendor_classes):
+        return  # a PXE client for this configuration
     data = request(mtype, vendor=vendor, arch=arch, giaddr=giaddr, ciaddr="192.168.10.9",
-                   boot_item=(0x8000, 0) if port == 4011 else None)
-    d = decide(conf, data, port)
+                   boot_item=(0x8000, 0) if port == 4011 else None, server_id="192.168.10.20")
+    d = ProxyPolicy(cfg).decide(Request.from_bytes(data, port), LOCAL)
     assert d.reply is None and d.kind == "ignored"
 
 

@@ -53,6 +53,20 @@ def test_config_error_exits_2_naming_the_line(tmp_path: Path) -> None:
         timeout=30,
     )
     assert r.returncode == 2 and "no such file" in r.stderr
+    # the seed's file as it is: its TFTP root does not exist here; the error names the line
+    text = SEED.read_text()
+    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(SEED)],
+                       capture_output=True, text=True, timeout=30)
+    line = text.splitlines().index("tftp-root=/home/tftpboot") + 1
+    assert r.returncode == 2 and f"{SEED}:{line}: TFTP root /home/tftpboot" in r.stderr
+    # warnings name file and line too
+    assert f"{SEED}:{text.splitlines().index('dhcp-option=vendor:PXEClient,6,2b') + 1}: " \
+        "dhcp-option: value '2b'" in r.stderr
+    toml = tmp_path / "bad.toml"
+    toml.write_text("log_dhcp = true\n\n[[service]]\ncsa = 'Amiga'\n")
+    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--config", str(toml)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and f"{toml}:3: unknown client architecture" in r.stderr
 
 
 def test_toml_expresses_the_seed(tmp_path: Path) -> None:
