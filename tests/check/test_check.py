@@ -38,7 +38,7 @@ def test_the_seed_tree_passes_with_the_43_6_warning(
     assert len(lines) == 2
     warning, ok = lines
     assert warning.startswith(f"{conf}:21: warning: dnsmasq reads '2b' as the decimal 2")
-    assert "after the 43.6 = 3 dnsmasq computes itself" in warning
+    assert "after the 43.6 = 3 the server computes itself" in warning
     assert "fix: delete the line" in warning
     assert ok.startswith(f"OK: {conf}: TFTP root {root} (readable by nobody)")
     assert "menu 'PXE Boot Menu' with 3 entries, modules menu.c32 libutil.c32" in ok
