@@ -84,3 +84,50 @@ def test_boot_server_request_and_ack(dhcp_payloads):
     assert ack.pxe_options().boot_item == pxe.BootItem(0x8000, 0)
     assert ack.file_name == "pxelinux.0"
     assert ack.siaddr == ipaddress.IPv4Address("192.168.10.20")
+
+
+def test_typed_api_rebuilds_ipxe_discover_byte_for_byte(dhcp_payloads):
+    # What iPXE sent, rebuilt from typed values only (the scripted client's way).
+    sent = next(d for _, _, d in dhcp_payloads if dhcp.decode(d).message_type == 1)
+    ipxe_175 = pxe.EncapsulatedOptions.decode(dhcp.decode(sent).options.raw(175))
+    msg = dhcp.DhcpMessage(
+        xid=0x72E51D1A,
+        secs=4,
+        mac="00:80:64:71:ab:0a",
+        message_type=MessageType.DISCOVER,
+        options=[
+            (57, 1472),
+            (93, [0]),
+            (94, pxe.ClientNii(1, 2, 1)),
+            (60, pxe.VendorClass.pxe(0, (2, 1))),
+            (77, pxe.UserClass.of("iPXE")),
+            (55, [1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, *range(128, 136), 175, 203]),
+            (175, ipxe_175),
+            (61, dhcp.ClientId.from_mac("00:80:64:71:ab:0a")),
+            (97, pxe.ClientUuid.from_smbios("597c5400-922f-11db-9fff-008064667faa")),
+        ],
+    )
+    assert msg.encode() == sent
+
+
+def test_typed_api_rebuilds_dnsmasq_proxy_offer_byte_for_byte(dhcp_payloads):
+    sent = next(
+        d
+        for _, _, d in dhcp_payloads
+        if dhcp.decode(d).message_type == 2 and dhcp.decode(d).is_pxe()
+    )
+    discover = next(dhcp.decode(d) for _, _, d in dhcp_payloads if dhcp.decode(d).message_type == 1)
+    offer = dhcp.reply_to(discover, MessageType.OFFER, server_id="192.168.10.20")
+    offer.secs = discover.secs  # dnsmasq echoes secs
+    offer.broadcast = True
+    offer.file_name = "pxelinux.0"
+    offer.options.set(60, "PXEClient")
+    offer.options.set(97, discover.options.get(97))
+    opts = pxe.PxeOptions()
+    opts.discovery_control = 3
+    opts.boot_servers = [pxe.BootServer(0x8000, ["192.168.10.20"])]
+    opts.menu = [(0x8000, "Boot from network"), (0, "Boot from local hard disk")]
+    opts.prompt = (3, "Press F8 for boot menu")
+    opts.entries.append((6, b"\x02"))  # the seed's extra 43.6, after dnsmasq's own
+    offer.set_pxe_options(opts)
+    assert offer.encode() == sent
