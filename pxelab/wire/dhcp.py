@@ -48,7 +48,7 @@ import dataclasses
 import enum
 import ipaddress
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pxelab.wire import pxe
@@ -106,9 +106,11 @@ class Options:
 
     __slots__ = ("_items", "_offsets")
 
-    def __init__(self, items: Iterable[tuple[int, Any]] | None = None) -> None:
+    def __init__(self, items: Iterable[tuple[int, Any]] | Mapping[int, Any] | None = None) -> None:
         self._items: dict[int, bytes] = {}
         self._offsets: dict[int, int] = {}
+        if isinstance(items, Mapping):
+            items = items.items()
         for code, value in items or ():
             self.set(code, value)
 
@@ -283,7 +285,7 @@ class DhcpMessage:
         mac: str | bytes | None = None,
         sname: bytes | str = b"",
         file: bytes | str = b"",
-        options: Options | Iterable[tuple[int, Any]] | None = None,
+        options: Options | Iterable[tuple[int, Any]] | Mapping[int, Any] | None = None,
         message_type: int | None = None,
         cookie: bool = True,
         vendor_area: bytes = b"",

@@ -143,6 +143,12 @@ def test_options_container():
         opts.set(54, "nonsense")
 
 
+def test_options_from_a_mapping_keep_its_order():
+    opts = dhcp.Options({53: 2, 54: "10.0.0.1", 200: b"x"})
+    assert list(opts) == [53, 54, 200]
+    assert dhcp.DhcpMessage(options={60: "PXEClient"}).options.get(60) == "PXEClient"
+
+
 def test_string_options_strip_nul_but_raw_keeps_it():
     msg = dhcp.DhcpMessage(options=[(67, b"pxelinux.0\x00")])
     back = dhcp.decode(msg.encode())
