@@ -168,3 +168,57 @@ def test_garbage_does_not_stop_the_router_and_leases_reach_the_file(tmp_path):
     assert [e for e in evs if e["event"] in ("malformed", "ignored")]
     assert not [e for e in evs if e["event"] == "error"]
     assert evs[-1]["event"] == "stop"
+
+
+PROBE = r"""
+import json, sys, time
+from scapy.all import BOOTP, DHCP, IP, UDP, Ether, conf, srp1
+conf.verb = 0
+conf.checkIPaddr = False  # the answer comes from the server, not from 255.255.255.255
+mac = open("/sys/class/net/eth0/address").read().strip()
+req = (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+       / UDP(sport=68, dport=67)
+       / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=0x5a5a, flags=0)
+       / DHCP(options=[("message-type", "discover"), ("vendor_class_id", b"PXEClient:Arch:00000"),
+                       "end"]))
+t = time.monotonic()
+ans = srp1(req, iface="eth0", timeout=5)  # BOOTP answers match on xid
+if ans is None:
+    print(json.dumps(None)); sys.exit(0)
+opts = {o[0]: (o[1].decode() if isinstance(o[1], bytes) else str(o[1]))
+        for o in ans[DHCP].options if isinstance(o, tuple)}
+print(json.dumps({"elapsed": time.monotonic() - t, "dst": ans[IP].dst, "eth_dst": ans[Ether].dst,
+                  "yiaddr": ans[BOOTP].yiaddr, "options": opts}))
+"""
+
+
+def _probe(pc) -> dict | None:
+    import json
+
+    out = pc.run([sys.executable, "-c", PROBE], timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_plain_router_sends_no_pxe_options_and_unicasts(router_lab):
+    pc = router_lab.lab.add_host("pc")
+    offer = _probe(pc)
+    assert offer is not None
+    assert "vendor_class_id" not in offer["options"]
+    assert offer["eth_dst"] == pc.mac and offer["dst"] == offer["yiaddr"]
+    for name in ("vendor_specific", "tftp_server_name", "boot-file-name"):
+        assert name not in offer["options"]
+
+
+def test_quirks_option60_broadcast_only_reply_delay(tmp_path):
+    from pxelab.lab.net import Lab
+
+    with Lab() as lab:
+        rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
+        start_router(lab, rtr, tmp_path / "ev.jsonl", "--no-ra", "--quirk", "option60-pxeclient",
+                     "--quirk", "broadcast-only", "--reply-delay", "0.5")
+        offer = _probe(lab.add_host("pc"))
+    assert offer is not None
+    assert offer["options"]["vendor_class_id"] == "PXEClient"
+    assert offer["dst"] == "255.255.255.255" and offer["eth_dst"] == "ff:ff:ff:ff:ff:ff"
+    assert offer["elapsed"] >= 0.5  # the delay can only make the answer later
