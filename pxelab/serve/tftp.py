@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import socket
 import struct
 import threading
@@ -31,6 +32,7 @@ _IP_MTU = getattr(socket, "IP_MTU", 14)
 _DATA_HDR = struct.Struct(">HH")
 _ACK_OP, _ERR_OP = 4, 5
 _UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
+_CHUNK = 128 * 1024  # read-ahead per transfer
 _GSO_MAX = 65000  # payload bytes per segmented send (a datagram's 64 KiB minus headers)
 
 
@@ -50,6 +52,9 @@ class TftpSettings:
     upload_dir: str | os.PathLike[str] | None = None
     no_blocksize: bool = False  # dnsmasq's tftp-no-blocksize
     max_name: int = DEFAULT_MAX_NAME
+    # Transfers that get a thread of their own (lowest latency); the rest share one epoll
+    # thread. None: one per CPU.
+    transfer_threads: int | None = None
 
 
 def _interface_mtu(name: str) -> int | None:
@@ -60,13 +65,19 @@ def _interface_mtu(name: str) -> int | None:
 
 
 class _Transfer:
-    """State shared by reads and writes: client address, socket, retransmission timer."""
+    """State shared by reads and writes: client address, socket, retransmission timer.
+
+    `mode` says what drives it: "loop" (the asyncio loop: single-port mode and uploads),
+    "thread" (its own thread blocked in recv: the lowest latency per packet) or "reactor" (the
+    server's epoll thread, shared by the transfers beyond one thread per CPU).
+    """
 
     def __init__(self, server: TftpServer, addr: tuple[str, int], sock: socket.socket,
                  own_sock: bool, file: str, path: str, neg: w.Negotiated,
-                 threaded: bool = False) -> None:
+                 mode: str = "loop") -> None:
         self.server = server
-        self.threaded = threaded
+        self.mode = mode
+        self.threaded = mode == "thread"
         self.loop = server._loop
         self.addr = addr
         self.sock = sock
@@ -78,7 +89,7 @@ class _Transfer:
         self.windowsize = neg.windowsize
         self.timeout = float(neg.timeout) if neg.timeout else server.settings.timeout
         self.retries = 0
-        self.started = self.loop.time()
+        self.started = time.monotonic()
         self.sent_at = self.started
         self.bytes = 0
         self.done = False
@@ -86,14 +97,14 @@ class _Transfer:
         self._timer: asyncio.TimerHandle | None = None
         self.send = sock.send if own_sock else self._sendto
         self._thread: threading.Thread | None = None
-        if threaded:
+        if mode == "thread":
             # A blocking socket whose recv gives up after the retransmission timeout: one
             # syscall per packet, and the thread wakes straight from the kernel.
             sec = int(self.timeout)
             tv = struct.pack("ll", sec, int((self.timeout - sec) * 1e6))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
             sock.setblocking(True)
-        elif own_sock:
+        elif mode == "loop" and own_sock:
             self.loop.add_reader(sock.fileno(), self._readable)
 
     def _sendto(self, data: bytes) -> int:
@@ -102,16 +113,18 @@ class _Transfer:
     def arm(self) -> None:
         if self.done:
             return
-        if self.threaded:
+        if self.mode == "thread":
             self._thread = threading.Thread(target=self._drive, name=f"tftp-{self.addr[0]}",
                                             daemon=True)
             self._thread.start()
+        elif self.mode == "reactor":
+            self.server._reactor.add(self)
         else:
             self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
 
     def _drive(self) -> None:
         recv = self.sock.recv
-        packet = self.packet
+        on_packet = self.on_packet
         try:
             while not self.done:
                 try:
@@ -125,10 +138,13 @@ class _Transfer:
                 if not pkt:  # shut down by stop()
                     self.finish("aborted", reason="server stopping")
                     break
-                packet(pkt)
+                on_packet(pkt)
         except Exception:
             log.exception("transfer of %s to %s failed", self.path, self.addr[0])
             self.finish("failed", reason="internal error")
+
+    def on_packet(self, pkt: bytes) -> None:
+        self.packet(pkt)
 
     def check_timeout(self) -> None:
         """Threaded mode: retransmit if nothing moved for a whole timeout."""
@@ -149,7 +165,7 @@ class _Transfer:
     def _tick(self) -> None:
         if self.done:
             return
-        now = self.loop.time()
+        now = time.monotonic()
         due = self.sent_at + self.timeout
         if now < due:
             self._timer = self.loop.call_at(due, self._tick)
@@ -159,7 +175,7 @@ class _Transfer:
             self.expired()
             return
         self.retransmit()
-        self.sent_at = self.loop.time()
+        self.sent_at = time.monotonic()
         self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
 
     def _readable(self) -> None:
@@ -171,7 +187,7 @@ class _Transfer:
             # ICMP port unreachable: the client has gone away.
             self.client_gone()
             return
-        self.packet(pkt)
+        self.on_packet(pkt)
 
     def safe_send(self, data: bytes) -> None:
         try:
@@ -203,9 +219,11 @@ class _Transfer:
             self._timer.cancel()
             self._timer = None
         if self.own_sock:
-            if not self.threaded:
+            if self.mode == "loop":
                 with contextlib.suppress(ValueError, OSError):
                     self.loop.remove_reader(self.sock.fileno())
+            elif self.mode == "reactor":
+                self.server._reactor.remove(self)
             self.sock.close()
 
     def finish(self, outcome: str, **extra: Any) -> None:
@@ -214,7 +232,7 @@ class _Transfer:
         self.done = True
         self.close()
         self.release()
-        if self.threaded and self._thread is threading.current_thread():
+        if threading.current_thread() is not self.server._loop_thread:
             with contextlib.suppress(RuntimeError):  # loop already closed
                 self.loop.call_soon_threadsafe(self.server._finished, self, outcome, extra)
         else:
@@ -247,10 +265,17 @@ class _Read(_Transfer):
         self.gso = self.windowsize > 1 and not netascii
         self.gso_opt = [(socket.SOL_UDP, _UDP_SEGMENT, struct.pack("=H", self.blksize + 4))]
         self._pre: tuple[int, int, bytes] | None = None
+        # Read-ahead chunk: a whole number of blocks, starting on a block boundary.
+        self._c_size = max(self.blksize, (_CHUNK // self.blksize) * self.blksize)
+        self._c = b""
+        self._c_off = 0
+        self._want: bytes | None = None
+        self._framed = b""
         if netascii:
             self._na = _Netascii(fd, self.blksize)
             self.last = 1 << 62  # unknown until the converter reaches the end
         self.send_window()
+        self._prepare()
         self.arm()
 
     def block(self, i: int) -> bytes:
@@ -261,15 +286,26 @@ class _Read(_Transfer):
             if len(data) < self.blksize:
                 self.last = i
         else:
-            data = os.pread(self.fd, self.blksize, (i - 1) * self.blksize)
+            data = self.data(i)
         return _DATA_HDR.pack(3, i & 0xFFFF) + data
+
+    def data(self, i: int) -> bytes:
+        """Block i of the file, from a read-ahead chunk: one pread per ~128 KiB, not per block."""
+        off = (i - 1) * self.blksize
+        rel = off - self._c_off
+        chunk = self._c
+        if 0 <= rel < len(chunk):
+            return chunk[rel:rel + self.blksize]
+        self._c = chunk = os.pread(self.fd, self._c_size, off)
+        self._c_off = off
+        return chunk[:self.blksize]
 
     def send_window(self) -> None:
         # The OACK (block 0) goes alone: data waits for the client's ACK 0.
         end = min(self.base + self.windowsize - 1, self.last) if self.base else 0
         i = self.sent_upto + 1
         if self.gso and i >= 1 and end > i and self._send_gso(i, end):
-            self.sent_at = self.loop.time()
+            self.sent_at = time.monotonic()
             return
         send = self.send
         while i <= end:
@@ -283,7 +319,7 @@ class _Read(_Transfer):
             self.sent_upto = i
             i += 1
             end = min(end, self.last)
-        self.sent_at = self.loop.time()
+        self.sent_at = time.monotonic()
 
     def _send_gso(self, i: int, end: int) -> bool:
         """Blocks i..end in as few sendmsg calls as the 64 KiB datagram limit allows."""
@@ -318,73 +354,46 @@ class _Read(_Transfer):
         return True
 
     def _frame(self, i: int, j: int) -> bytes:
-        fd, bs, pack, pread = self.fd, self.blksize, _DATA_HDR.pack, os.pread
+        pack, data = _DATA_HDR.pack, self.data
         parts = []
         for k in range(i, j + 1):
             parts.append(pack(3, k & 0xFFFF))
-            parts.append(pread(fd, bs, (k - 1) * bs))
+            parts.append(data(k))
         return b"".join(parts)
 
-    def _drive(self) -> None:
-        if self.windowsize == 1 and not self.netascii:
-            self._drive_lockstep()
-        super()._drive()
+    def _prepare(self) -> None:
+        """Lockstep: frame block base+1 now, while the client is busy with block base.
 
-    def _drive_lockstep(self) -> None:
-        """The hot loop of a lockstep transfer on its own socket.
-
-        While the client handles block n, block n+1 is read and framed, so an ACK costs one
-        comparison and one send. Anything else (the OACK phase, a repeated ACK, an ERROR, a
-        timeout, the final block) goes to the general handler.
+        Then the expected ACK costs one comparison and one send (see on_packet). Outside the
+        lockstep data phase (OACK, windows, netascii, the final block) there is nothing to
+        prepare and every packet takes the general path.
         """
-        recv, send, pread, pack = self.sock.recv, self.sock.send, os.pread, _DATA_HDR.pack
-        fd, bs, last = self.fd, self.blksize, self.last
-        monotonic = time.monotonic
-        while not self.done:
-            base = self.base
-            if base < 1 or base >= last or self.sent_upto != base:
-                try:
-                    pkt = recv(65536)
-                except (BlockingIOError, TimeoutError, InterruptedError):
-                    self.check_timeout()
-                    continue
-                except OSError:
-                    self.client_gone()
-                    continue
-                if not pkt:
-                    self.finish("aborted", reason="server stopping")
-                    return
-                self.packet(pkt)
-                continue
-            want = pack(_ACK_OP, base & 0xFFFF)
-            nxt = base + 1
-            framed = pack(3, nxt & 0xFFFF) + pread(fd, bs, base * bs)
+        base = self.base
+        if (self.windowsize != 1 or self.netascii or base < 1 or base >= self.last
+                or self.sent_upto != base or self.done):
+            self._want = None
+            return
+        self._want = _DATA_HDR.pack(_ACK_OP, base & 0xFFFF)
+        self._framed = _DATA_HDR.pack(3, (base + 1) & 0xFFFF) + self.data(base + 1)
+
+    def on_packet(self, pkt: bytes) -> None:
+        if pkt == self._want:
+            nxt = self.base + 1
+            self.progressed = True
+            self.base = nxt
+            self.retries = 0
             try:
-                pkt = recv(65536)
-            except (BlockingIOError, TimeoutError, InterruptedError):
-                self.check_timeout()
-                continue
+                self.send(self._framed)
+            except (BlockingIOError, InterruptedError):
+                pass  # the timer resends it
             except OSError:
                 self.client_gone()
-                continue
-            if pkt == want:
-                self.progressed = True
-                self.base = nxt
-                self.retries = 0
-                try:
-                    send(framed)
-                except (BlockingIOError, InterruptedError):
-                    pass  # the timer resends it
-                except OSError:
-                    self.client_gone()
-                    continue
-                self.sent_upto = nxt
-                self.sent_at = monotonic()
-            elif not pkt:
-                self.finish("aborted", reason="server stopping")
                 return
-            else:
-                self.packet(pkt)
+            self.sent_upto = nxt
+            self.sent_at = time.monotonic()
+        else:
+            self.packet(pkt)
+        self._prepare()
 
     def packet(self, pkt: bytes) -> None:
         if len(pkt) >= 4 and pkt[1] == _ACK_OP and pkt[0] == 0:
@@ -404,7 +413,7 @@ class _Read(_Transfer):
                 self.dup_resent = True
                 self.sent_upto = self.base - 1
                 self.send_window()
-            elif self.threaded:
+            elif self.mode != "loop":
                 self.check_timeout()
             return
         if delta > self.sent_upto - ref:
@@ -426,6 +435,7 @@ class _Read(_Transfer):
     def retransmit(self) -> None:
         self.sent_upto = self.base - 1
         self.send_window()
+        self._prepare()
 
     def _final_sent(self) -> bool:
         return self.sent_upto >= self.last and self.base >= self.last
@@ -509,7 +519,7 @@ class _Write(_Transfer):
         self.last_sent = oack if oack is not None else w.encode_ack(0)
         self.ok = False
         self.safe_send(self.last_sent)
-        self.sent_at = self.loop.time()
+        self.sent_at = time.monotonic()
         self.arm()
 
     def packet(self, pkt: bytes) -> None:
@@ -527,7 +537,7 @@ class _Write(_Transfer):
                 self.retries = 0
                 self.last_sent = w.encode_ack(n)
                 self.safe_send(self.last_sent)
-                self.sent_at = self.loop.time()
+                self.sent_at = time.monotonic()
                 self.expected += 1
                 if len(data) < self.blksize:
                     self.ok = True
@@ -555,6 +565,76 @@ class _Write(_Transfer):
                 os.unlink(self.tmp)
 
 
+class _Reactor:
+    """One epoll thread for the transfers beyond one thread per CPU.
+
+    Many transfers on one thread cost no lock hand-offs between them, and one epoll_wait
+    serves every socket that became ready at once.
+    """
+
+    SCAN = 0.05  # how often retransmission deadlines are checked
+
+    def __init__(self) -> None:
+        self.ep = select.epoll()
+        self.table: dict[int, _Transfer] = {}
+        self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ep.register(self.r, select.EPOLLIN)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, name="tftp-reactor", daemon=True)
+        self.thread.start()
+
+    def add(self, t: _Transfer) -> None:
+        fd = t.sock.fileno()
+        t.sock.setblocking(False)
+        self.table[fd] = t
+        self.ep.register(fd, select.EPOLLIN)
+
+    def remove(self, t: _Transfer) -> None:
+        fd = t.sock.fileno()
+        if self.table.get(fd) is t:
+            del self.table[fd]
+            with contextlib.suppress(OSError, ValueError):
+                self.ep.unregister(fd)
+
+    def run(self) -> None:
+        poll, table = self.ep.poll, self.table
+        next_scan = time.monotonic() + self.SCAN
+        while not self.stopping:
+            for fd, _ in poll(self.SCAN):
+                t = table.get(fd)
+                if t is None:
+                    continue
+                try:
+                    t.on_packet(t.sock.recv(65536))
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    t.client_gone()  # ICMP port unreachable: the client has gone away
+                except Exception:
+                    log.exception("transfer of %s to %s failed", t.path, t.addr[0])
+                    t.finish("failed", reason="internal error")
+            now = time.monotonic()
+            if now >= next_scan:
+                next_scan = now + self.SCAN
+                for t in list(table.values()):
+                    try:
+                        t.check_timeout()
+                    except Exception:
+                        log.exception("transfer of %s to %s failed", t.path, t.addr[0])
+                        t.finish("failed", reason="internal error")
+        for t in list(table.values()):
+            t.finish("aborted", reason="server stopping")
+
+    async def stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.w, b"x")
+        await asyncio.to_thread(self.thread.join, 5.0)
+        self.ep.close()
+        os.close(self.r)
+        os.close(self.w)
+
+
 class TftpServer:
     """The TFTP service. `await start()`, then `port` is the bound port; `await stop()`."""
 
@@ -564,6 +644,10 @@ class TftpServer:
         self.root = Root(settings.root, settings.max_name)
         self.upload = Root(settings.upload_dir, settings.max_name) if settings.upload_dir else None
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._loop_thread: threading.Thread | None = None
+        self._reactor: _Reactor = None  # type: ignore[assignment]
+        threads = settings.transfer_threads
+        self.max_threads = (os.cpu_count() or 1) if threads is None else threads
         self._sock: socket.socket | None = None
         self.transfers: dict[tuple[str, int], _Transfer] = {}  # latest transfer per client
         self.active: set[_Transfer] = set()
@@ -581,6 +665,7 @@ class TftpServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.current_thread()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -590,12 +675,15 @@ class TftpServer:
             sock.close()
             raise
         self._sock = sock
+        self._reactor = _Reactor()
         self._loop.add_reader(sock.fileno(), self._readable)
         log.info("TFTP root is %s", self.root.shown)
 
     async def stop(self) -> None:
         threads = []
         for t in list(self.active):
+            if t.mode == "reactor":
+                continue  # the reactor ends its own
             if t.threaded and t._thread is not None:
                 t.wake()
                 threads.append(t._thread)
@@ -603,6 +691,9 @@ class TftpServer:
                 t.finish("aborted", reason="server stopping")
         for th in threads:
             await asyncio.to_thread(th.join, 5.0)
+        if self._reactor is not None:
+            await self._reactor.stop()
+            self._reactor = None  # type: ignore[assignment]
         await asyncio.sleep(0)  # let the threads' last reports run
         if self._sock is not None:
             self._loop.remove_reader(self._sock.fileno())
@@ -631,7 +722,11 @@ class TftpServer:
             return
         t = self.transfers.get(addr)
         if t is not None and not t.own_sock and not (len(pkt) >= 2 and pkt[1] in (1, 2)):
-            t.packet(pkt)
+            try:
+                t.on_packet(pkt)
+            except Exception:
+                log.exception("transfer of %s to %s failed", t.path, addr[0])
+                t.finish("failed", reason="internal error")
             return
         try:
             self._request(pkt, addr)
@@ -745,7 +840,13 @@ class TftpServer:
             size = netascii_size(opened.fd)
         neg = w.negotiate(req.options, self._limits(mtu, size, False))
         oack = w.encode_oack(neg.oack) if neg.oack else None
-        t = _Read(self, addr, sock, own, req.filename, opened.path, neg, own,
+        if not own:
+            mode = "loop"
+        elif sum(1 for t in self.active if t.mode == "thread") < self.max_threads:
+            mode = "thread"
+        else:
+            mode = "reactor"
+        t = _Read(self, addr, sock, own, req.filename, opened.path, neg, mode,
                   fd=opened.fd, size=opened.size, netascii=netascii, oack=oack)
         self._register(t)
 
@@ -796,7 +897,7 @@ class TftpServer:
             log.info("received %s from %s", t.path, ip)
         elif outcome == "failed":
             log.warning("failed sending %s to %s: %s", t.path, ip, extra.get("reason", ""))
-        duration = self._loop.time() - t.started
+        duration = time.monotonic() - t.started
         self._outcome(ip, t.file, t.path, outcome, t.bytes, t.blksize, t.windowsize, duration,
                       extra)
 

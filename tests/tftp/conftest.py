@@ -65,11 +65,19 @@ def tftp_root(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(params=["threads", "reactor"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each transfer on its own thread, or all of them on the shared epoll thread."""
+    return request.param
+
+
 @pytest.fixture
 def serve(tftp_root: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
     def start(**overrides: Any) -> Running:
+        if overrides.pop("engine", "threads") == "reactor":
+            overrides["transfer_threads"] = 0
         settings = TftpSettings(root=overrides.pop("root", tftp_root), listen="127.0.0.1",
                                 port=0, **overrides)
         events_path = tmp_path / f"events-{len(started)}.jsonl"

@@ -37,9 +37,10 @@ def atftp_get(port: int, name: str, out: Path, options: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("tsize", [True, False], ids=["tsize", "no-tsize"])
 @pytest.mark.parametrize("blksize", BLKSIZES)
-def test_atftp(serve, tftp_root: Path, tmp_path: Path, blksize: int, tsize: bool) -> None:
+def test_atftp(serve, engine: str, tftp_root: Path, tmp_path: Path, blksize: int,
+               tsize: bool) -> None:
     data = make_file(tftp_root, "data.bin", SIZE)
-    srv = serve()
+    srv = serve(engine=engine)
     opts = {"blksize": str(blksize)}
     if tsize:
         opts["tsize"] = "0"
@@ -134,10 +135,10 @@ def test_netascii_tsize_is_the_converted_size(serve, tftp_root: Path) -> None:
 
 @pytest.mark.parametrize("blksize", [512, 1468, 8192])
 @pytest.mark.parametrize("windowsize", [4, 16])
-def test_atftp_windowsize(serve, tftp_root: Path, tmp_path: Path, windowsize: int,
+def test_atftp_windowsize(serve, engine: str, tftp_root: Path, tmp_path: Path, windowsize: int,
                           blksize: int) -> None:
     data = make_file(tftp_root, "data.bin", 1_000_003)
-    srv = serve()
+    srv = serve(engine=engine)
     atftp_get(srv.port, "data.bin", tmp_path / "out",
               {"blksize": str(blksize), "windowsize": str(windowsize), "tsize": "0"})
     assert (tmp_path / "out").read_bytes() == data
@@ -165,11 +166,12 @@ def _sha(path: Path) -> str:
 
 
 @pytest.mark.parametrize("client", ["atftp", "tftp-hpa"])
-def test_block_number_rollover(serve, tftp_root: Path, tmp_path: Path, client: str) -> None:
+def test_block_number_rollover(serve, engine: str, tftp_root: Path, tmp_path: Path,
+                               client: str) -> None:
     # 32 MiB + a bit at 512 bytes a block: block numbers pass 65535 and wrap to 0.
     size = 32 * 1024 * 1024 + 12345
     make_file(tftp_root, "big.bin", size)
-    srv = serve()
+    srv = serve(engine=engine)
     out = tmp_path / "out"
     if client == "atftp":
         atftp_get(srv.port, "big.bin", out, {"blksize": "512", "tsize": "0"})

@@ -15,10 +15,10 @@ from tests.tftp.conftest import make_file
 from tests.tftp.raw import RawClient
 
 
-def test_edk2_tsize_probe_then_download(serve, tftp_root: Path,
+def test_edk2_tsize_probe_then_download(serve, engine: str, tftp_root: Path,
                                         caplog: pytest.LogCaptureFixture) -> None:
     data = make_file(tftp_root, "bootx64.efi", 100_000)
-    srv = serve()
+    srv = serve(engine=engine)
     with caplog.at_level(logging.INFO, logger="pxelab.tftp"):
         with RawClient(srv.port) as probe:
             probe.rrq("bootx64.efi", {"blksize": "1468", "tsize": "0"})
@@ -80,10 +80,10 @@ def _collect(c: RawClient, timeout: float) -> list[w.Packet]:
         return got
 
 
-def test_duplicate_acks_do_not_double_traffic(serve, tftp_root: Path) -> None:
+def test_duplicate_acks_do_not_double_traffic(serve, engine: str, tftp_root: Path) -> None:
     # Sorcerer's Apprentice: every ACK sent twice must not make every block go out twice.
     data = make_file(tftp_root, "f", 512 * 200 + 7)
-    srv = serve(timeout=5.0)
+    srv = serve(engine=engine, timeout=5.0)
     blocks: list[int] = []
     out = bytearray()
     with RawClient(srv.port) as c:
@@ -104,9 +104,9 @@ def test_duplicate_acks_do_not_double_traffic(serve, tftp_root: Path) -> None:
     assert extra == []
 
 
-def test_retransmits_on_timeout_with_bounded_retries(serve, tftp_root: Path) -> None:
+def test_retransmits_on_timeout_with_bounded_retries(serve, engine: str, tftp_root: Path) -> None:
     make_file(tftp_root, "f", 2000)
-    srv = serve(timeout=0.1, retries=3)
+    srv = serve(engine=engine, timeout=0.1, retries=3)
     with RawClient(srv.port) as c:
         c.rrq("f")
         got = _collect(c, 1.0)
@@ -115,9 +115,9 @@ def test_retransmits_on_timeout_with_bounded_retries(serve, tftp_root: Path) -> 
     assert (ev["outcome"], ev["reason"]) == ("failed", "timeout")
 
 
-def test_lost_data_is_resent_and_transfer_completes(serve, tftp_root: Path) -> None:
+def test_lost_data_is_resent_and_transfer_completes(serve, engine: str, tftp_root: Path) -> None:
     data = make_file(tftp_root, "f", 512 * 3 + 10)
-    srv = serve(timeout=0.2)
+    srv = serve(engine=engine, timeout=0.2)
     with RawClient(srv.port) as c:
         c.rrq("f")
         first, _ = c.recv()
@@ -135,9 +135,9 @@ def test_lost_data_is_resent_and_transfer_completes(serve, tftp_root: Path) -> N
     assert bytes(out) == data
 
 
-def test_lost_final_ack_is_tolerated(serve, tftp_root: Path) -> None:
+def test_lost_final_ack_is_tolerated(serve, engine: str, tftp_root: Path) -> None:
     data = make_file(tftp_root, "f", 512 * 2 + 100)
-    srv = serve(timeout=0.1, retries=2)
+    srv = serve(engine=engine, timeout=0.1, retries=2)
     with RawClient(srv.port) as c:
         c.rrq("f")
         out = bytearray()
@@ -154,9 +154,9 @@ def test_lost_final_ack_is_tolerated(serve, tftp_root: Path) -> None:
     assert (ev["outcome"], ev["bytes"], ev["final_ack"]) == ("sent", len(data), False)
 
 
-def test_client_gone_after_last_block_counts_as_sent(serve, tftp_root: Path) -> None:
+def test_client_gone_after_last_block_counts_as_sent(serve, engine: str, tftp_root: Path) -> None:
     make_file(tftp_root, "f", 700)
-    srv = serve(timeout=0.3, retries=5)
+    srv = serve(engine=engine, timeout=0.3, retries=5)
     c = RawClient(srv.port)
     c.rrq("f")
     c.recv()
@@ -169,9 +169,9 @@ def test_client_gone_after_last_block_counts_as_sent(serve, tftp_root: Path) -> 
     assert time.monotonic() - t0 < 1.5
 
 
-def test_window_gap_resends_from_first_missing_block(serve, tftp_root: Path) -> None:
+def test_window_gap_resends_from_first_missing_block(serve, engine: str, tftp_root: Path) -> None:
     data = make_file(tftp_root, "f", 512 * 10 + 1)
-    srv = serve(timeout=5.0)
+    srv = serve(engine=engine, timeout=5.0)
     with RawClient(srv.port) as c:
         c.rrq("f", {"windowsize": "4"})
         assert c.recv()[0] == w.OAck({"windowsize": "4"})
@@ -262,9 +262,9 @@ def test_single_port_mode(serve, tftp_root: Path, tmp_path: Path) -> None:
     assert (tmp_path / "out").read_bytes() == big
 
 
-def test_max_transfers(serve, tftp_root: Path) -> None:
+def test_max_transfers(serve, engine: str, tftp_root: Path) -> None:
     data = make_file(tftp_root, "f", 1000)
-    srv = serve(max_transfers=1, timeout=5.0)
+    srv = serve(engine=engine, max_transfers=1, timeout=5.0)
     with RawClient(srv.port) as first, RawClient(srv.port) as second:
         first.rrq("f")
         pkt, _ = first.recv()
@@ -278,9 +278,9 @@ def test_max_transfers(serve, tftp_root: Path) -> None:
         assert second.get("f") == data
 
 
-def test_stop_ends_running_transfers(serve, tftp_root: Path) -> None:
+def test_stop_ends_running_transfers(serve, engine: str, tftp_root: Path) -> None:
     make_file(tftp_root, "f", 100_000)
-    srv = serve(timeout=30.0)
+    srv = serve(engine=engine, timeout=30.0)
     with RawClient(srv.port) as c:
         c.rrq("f")
         c.recv()
