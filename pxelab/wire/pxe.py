@@ -208,6 +208,67 @@ class EncapsulatedOptions:
 
 
 # ---------------------------------------------------------------------------------------------
+# Option 175: iPXE ("Etherboot") encapsulated options. Names from iPXE's include/ipxe/dhcp.h
+# and features.h; 0x10..0x7f are feature markers (value: the feature's version byte).
+
+IPXE_NAMES = {
+    1: "priority",
+    8: "keep-san",
+    9: "skip-san-boot",
+    0x10: "PXE extensions",
+    0x11: "iSCSI",
+    0x12: "AoE",
+    0x13: "HTTP",
+    0x14: "HTTPS",
+    0x15: "TFTP",
+    0x16: "FTP",
+    0x17: "DNS",
+    0x18: "bzImage",
+    0x19: "Multiboot",
+    0x1A: "SLAM",
+    0x1B: "SRP",
+    0x20: "NBI",
+    0x21: "PXE",
+    0x22: "ELF",
+    0x23: "COMBOOT",
+    0x24: "EFI",
+    0x25: "FCoE",
+    0x26: "VLAN",
+    0x27: "menu",
+    0x28: "SDI",
+    0x29: "NFS",
+    0x51: "scriptlet",
+    0xB0: "no-pxedhcp",
+    0xB1: "bus-id",
+    0xBD: "bios-drive",
+    0xEB: "version",
+}
+
+
+@dataclass(frozen=True)
+class IpxeInfo:
+    """What an iPXE client says about itself in option 175."""
+
+    version: str | None
+    bus_id: str | None
+    features: list[str]
+
+
+def ipxe_info(opts: EncapsulatedOptions) -> IpxeInfo:
+    """Version ("1.0.0"), NIC ("pci 10ec:8139") and feature names from option 175."""
+    ver = opts.raw(0xEB)
+    version = ".".join(str(b) for b in ver) if ver else None
+    bus = opts.raw(0xB1)
+    bus_id = None
+    if bus and bus[0] == 1 and len(bus) == 5:
+        bus_id = f"pci {bus[1:3].hex()}:{bus[3:5].hex()}"
+    elif bus:
+        bus_id = bus.hex()
+    features = [IPXE_NAMES.get(c, f"feature {c:#04x}") for c, _ in opts if 0x10 <= c <= 0x7F]
+    return IpxeInfo(version, bus_id, features)
+
+
+# ---------------------------------------------------------------------------------------------
 # Option 43 for PXE
 
 
@@ -653,12 +714,14 @@ class UserClass:
 
 __all__ = [
     "ARCH_NAMES",
+    "IPXE_NAMES",
     "BootItem",
     "BootServer",
     "ClientNii",
     "ClientUuid",
     "DiscoveryControl",
     "EncapsulatedOptions",
+    "IpxeInfo",
     "MenuItem",
     "Prompt",
     "PxeOptions",
@@ -668,4 +731,5 @@ __all__ = [
     "arch_name",
     "client_arches",
     "encode_client_arches",
+    "ipxe_info",
 ]

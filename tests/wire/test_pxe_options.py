@@ -249,3 +249,14 @@ def test_vendor_class_compares_with_its_text():
     assert vc == "PXEClient" and vc == b"PXEClient" and vc != "HW-Client"
     assert vc == pxe.VendorClass.parse(b"PXEClient")
     assert len({vc, pxe.VendorClass.parse("PXEClient")}) == 1
+
+
+def test_ipxe_info_of_the_captured_client(dhcp_payloads):
+    from pxelab.wire import dhcp
+
+    discover = next(dhcp.decode(d) for _, _, d in dhcp_payloads if dhcp.decode(d).message_type == 1)
+    info = pxe.ipxe_info(discover.options.get(175))
+    assert info.version == "1.0.0"  # Debian's ipxe-qemu 1.0.0+git-20190125
+    assert info.bus_id == "pci 10ec:8139"  # the RTL8139 QEMU emulates
+    assert {"PXE", "TFTP", "HTTP", "DNS", "bzImage", "iSCSI"} <= set(info.features)
+    assert pxe.ipxe_info(pxe.EncapsulatedOptions()) == pxe.IpxeInfo(None, None, [])
