@@ -29,6 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offer-wait", type=float, metavar="S",
                         help="seconds to keep collecting offers after the first "
                              "(default: the profile's)")
+    parser.add_argument("--until-complete", action="store_true", default=None,
+                        help="stop collecting offers once an address offer and a proxy offer "
+                             "are in (as iPXE does), whatever the profile says")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--list-profiles", action="store_true",
                         help="list the shipped profiles and exit")
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         result = walk(WalkOptions(interface=args.interface, profile=prof, mac=args.mac,
                                   arch=args.arch, uuid=args.uuid, select=args.select,
                                   timeout=args.timeout, offer_wait=args.offer_wait,
+                                  until_complete=args.until_complete,
                                   pxe_item=args.pxe_item))
     except PermissionError as exc:
         print(f"pxelab probe: {exc}: needs root or CAP_NET_RAW (and CAP_NET_ADMIN)",

@@ -146,7 +146,7 @@ class DhcpClient:
 
     def __init__(self, link: Link, profile: Profile, *, arch: int, uuid: bytes | None,
                  log: Callable[..., None], offer_wait: float | None = None,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, until_complete: bool | None = None) -> None:
         self.link = link
         self.profile = profile
         self.arch = arch
@@ -154,6 +154,8 @@ class DhcpClient:
         self.log = log
         self.offer_wait = profile.dhcp.offer_wait if offer_wait is None else offer_wait
         self.deadline = deadline
+        self.until_complete = (profile.dhcp.stop_when_complete if until_complete is None
+                               else until_complete)
         self.xid = struct.unpack("!I", os.urandom(4))[0]
         self.started = time.monotonic()
 
@@ -226,7 +228,7 @@ class DhcpClient:
                          + (f"; ignored: {ignored}" if ignored else "") + ")")
                 if first is None:
                     first = time.monotonic()
-                if d.stop_when_complete and self._complete(offers):
+                if self.until_complete and self._complete(offers):
                     break
             if any(o.has_address for o in offers):
                 return offers

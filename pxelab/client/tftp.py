@@ -8,9 +8,12 @@ stop a transfer after the OACK, so the probe is a few lines of plain UDP here.
 
 tftpy quirks met and handled: it raises TftpFileNotFoundError only for ERROR 1 (other errors are
 TftpException with the text); after an OACK it keeps only the acknowledged options, so with an
-OACK that has tsize but no blksize it falls back to 512-byte blocks (correct per RFC 2347), and
-it silently accepts an OACK option the client never asked for -- PXELINUX would reject such an
-OACK, so `fetch` reports unrequested options in `Fetch.unrequested` for the caller to judge.
+OACK that has tsize but no blksize it falls back to 512-byte blocks (correct per RFC 2347); it
+silently accepts an OACK option the client never asked for -- PXELINUX would reject such an
+OACK, so `fetch` reports unrequested options in `Fetch.unrequested` for the caller to judge; and
+a retransmitted OACK (the server's timer ran out before our ACK 0 arrived, which happens on a
+loaded machine) makes tftpy 0.8 abort with "Received unknown packet type" -- ROMs simply ACK
+block 0 again, and `_tolerate_duplicate_oack` makes tftpy do the same.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -51,11 +55,30 @@ class Fetch:
         }
 
 
+def _tolerate_duplicate_oack() -> None:
+    from tftpy import TftpPacketTypes, TftpStates
+
+    expect = TftpStates.TftpStateExpectDAT
+    if getattr(expect.handle, "_pxelab", False):
+        return
+    original = expect.handle
+
+    def handle(self: Any, pkt: Any, raddress: Any, rport: Any) -> Any:
+        if isinstance(pkt, TftpPacketTypes.TftpPacketOACK) and self.context.next_block == 1:
+            self.sendACK(blocknumber=0)
+            return self
+        return original(self, pkt, raddress, rport)
+
+    handle._pxelab = True  # type: ignore[attr-defined]
+    expect.handle = handle
+
+
 def fetch(server: str, name: str, *, blksize: int = 0, tsize: bool = False, port: int = 69,
           timeout: float = 4.0, retries: int = 3, localip: str = "") -> Fetch:
     """Download `name` in full. Never raises for protocol errors: the record says what failed."""
     import tftpy
 
+    _tolerate_duplicate_oack()
     logging.getLogger("tftpy").setLevel(logging.CRITICAL)
     options: dict[str, int] = {}
     # Order as ROMs send it: tsize first (PXELINUX), blksize after.

@@ -46,6 +46,7 @@ class WalkOptions:
     select: str | None = None
     timeout: float = 60.0
     offer_wait: float | None = None
+    until_complete: bool | None = None
     pxe_item: int = 1
 
 
@@ -196,7 +197,8 @@ def walk(opts: WalkOptions) -> WalkResult:
     link = Link(opts.interface, mac)
     try:
         client = DhcpClient(link, profile, arch=arch, uuid=uuid, log=res.log,
-                            offer_wait=opts.offer_wait, deadline=deadline)
+                            offer_wait=opts.offer_wait, deadline=deadline,
+                            until_complete=opts.until_complete)
         res.log("start", f"profile {profile.name}, MAC {res.mac}, arch {arch}, "
                 f"vendor class {profile.dhcp.vendor_class_for(arch)}, UUID {res.uuid}")
         return _walk(opts, res, client, link, mac, arch, uuid)

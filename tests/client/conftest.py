@@ -5,7 +5,8 @@
   `pxelab router` (router="pxelab"), with the seed machine's static lease
   00:80:64:71:ab:0a -> 192.168.10.21;
 - pxe 192.168.10.20: dnsmasq with the seed's dnsmasq.conf (tftp-root pointed at the seed tree
-  built by pxelab.lab.tftptree) plus any lab-only lines a test adds;
+  built by pxelab.lab.tftptree) plus any lab-only lines a test adds, or `pxelab serve
+  --dnsmasq-conf` on the same file (proxy="pxelab");
 - cl: the client namespace, eth0 with the given MAC and no IPv4 address;
 and `probe(seg, *args)` runs `pxelab probe --json` in cl and returns (exit code, JSON).
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -49,36 +49,95 @@ class Segment:
     tree: Path
     proxy_log: Path
     router_log: Path
+    proxy_events: Path
 
     def proxy_lines(self) -> list[str]:
         return self.proxy_log.read_text(errors="replace").splitlines()
+
+
+def _sink(path: Path) -> Any:
+    """A file for a child's output; the child holds it open, the lab stops the child."""
+    return open(path, "wb")
 
 
 def _wait_udp(host: Any, port: int, what: str) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         out = host.run(["ss", "-ulnH"]).stdout
-        if any(line.split()[3].endswith(f":{port}") for line in out.splitlines()
-               if len(line.split()) > 3):
+        if any(
+            line.split()[3].endswith(f":{port}")
+            for line in out.splitlines()
+            if len(line.split()) > 3
+        ):
             return
         time.sleep(0.05)
     raise RuntimeError(f"{what} is not listening on UDP port {port} after 10 s")
 
 
 def _pxelab_router(host: Any, work: Path) -> None:
-    host.popen([sys.executable, "-m", "pxelab", "router", "--interface", "eth0",
-                "--address", "192.168.10.1/24", "--pool", "192.168.10.100-192.168.10.150",
-                "--static", f"{SEED_MAC}={SEED_IP}", "--no-ra",
-                "--events", str(work / "router.events")],
-               stdout=open(work / "router.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    host.popen(
+        [
+            sys.executable,
+            "-m",
+            "pxelab",
+            "router",
+            "--interface",
+            "eth0",
+            "--address",
+            "192.168.10.1/24",
+            "--pool",
+            "192.168.10.100-192.168.10.150",
+            "--static",
+            f"{SEED_MAC}={SEED_IP}",
+            "--no-ra",
+            "--events",
+            str(work / "router.events"),
+        ],
+        stdout=_sink(work / "router.log"),
+        stderr=subprocess.STDOUT,
+    )
     _wait_udp(host, 67, "pxelab router")
+
+
+def _pxelab_serve(host: Any, conf: Path, log: Path, events: Path) -> None:
+    host.popen(
+        [
+            sys.executable,
+            "-m",
+            "pxelab",
+            "serve",
+            "--dnsmasq-conf",
+            str(conf),
+            "--interface",
+            "eth0",
+            "--log-dhcp",
+            "--events",
+            str(events),
+        ],
+        stdout=_sink(log),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_udp(host, 4011, "pxelab serve (proxyDHCP)")
+    _wait_udp(host, 69, "pxelab serve (TFTP)")
 
 
 def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
     dnsmasq = require_tool("dnsmasq")
-    host.popen([dnsmasq, "-k", "-C", str(conf), "--pid-file", f"--log-facility={log}",
-                f"--dhcp-leasefile={leases}", "--user=root", "--group=root"],
-               stdout=open(os.devnull, "wb"), stderr=open(os.devnull, "wb"))  # noqa: SIM115
+    host.popen(
+        [
+            dnsmasq,
+            "-k",
+            "-C",
+            str(conf),
+            "--pid-file",
+            f"--log-facility={log}",
+            f"--dhcp-leasefile={leases}",
+            "--user=root",
+            "--group=root",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if log.exists() and "started" in log.read_text(errors="replace"):
@@ -89,9 +148,16 @@ def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
 
 
 @contextlib.contextmanager
-def pxe_segment(*, router: str | None = "dnsmasq", proxy: bool = True, proxy_extra: str = "",
-                proxy_conf: str | None = None, client_mac: str = SEED_MAC,
-                efi64: bool = False, drop: tuple[str, ...] = ()) -> Iterator[Segment]:
+def pxe_segment(
+    *,
+    router: str | None = "dnsmasq",
+    proxy: str | None = "dnsmasq",
+    proxy_extra: str = "",
+    proxy_conf: str | None = None,
+    client_mac: str = SEED_MAC,
+    efi64: bool = False,
+    drop: tuple[str, ...] = (),
+) -> Iterator[Segment]:
     from pxelab.lab import tftptree
     from pxelab.lab.net import Lab
 
@@ -105,7 +171,9 @@ def pxe_segment(*, router: str | None = "dnsmasq", proxy: bool = True, proxy_ext
             rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
             pxe = lab.add_host("pxe", ipv4="192.168.10.20/24")
             cl = lab.add_host("cl", mac=client_mac)
-            seg = Segment(lab, cl, tree, work / "proxy.log", work / "router.log")
+            seg = Segment(
+                lab, cl, tree, work / "proxy.log", work / "router.log", work / "proxy.events"
+            )
             if router == "dnsmasq":
                 (work / "router.conf").write_text(ROUTER_CONF)
                 _dnsmasq(rtr, work / "router.conf", seg.router_log, work / "router.leases")
@@ -114,11 +182,15 @@ def pxe_segment(*, router: str | None = "dnsmasq", proxy: bool = True, proxy_ext
             if proxy:
                 conf = work / "proxy.conf"
                 if proxy_conf is None:
-                    tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf", conf, tree,
-                                                extra=proxy_extra)
+                    tftptree.write_dnsmasq_conf(
+                        tftptree.SEED_DIR / "dnsmasq.conf", conf, tree, extra=proxy_extra
+                    )
                 else:
                     conf.write_text(proxy_conf.format(tree=tree) + proxy_extra)
-                _dnsmasq(pxe, conf, seg.proxy_log, work / "proxy.leases")
+                if proxy == "pxelab":
+                    _pxelab_serve(pxe, conf, seg.proxy_log, seg.proxy_events)
+                else:
+                    _dnsmasq(pxe, conf, seg.proxy_log, work / "proxy.leases")
             yield seg
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.root
 
 
 def test_no_dhcp_server() -> None:
-    with pxe_segment(router=None, proxy=False) as seg:
+    with pxe_segment(router=None, proxy=None) as seg:
         rc, data = probe(seg, "--profile", "ipxe", "--timeout", "2.5")
     assert rc == 1 and not data["ok"]
     assert data["offers"] == []
@@ -22,8 +22,9 @@ def test_no_dhcp_server() -> None:
     assert len(discovers) >= 2  # iPXE's 1 s then 2 s retries, cut by --timeout
 
 
-def test_router_but_no_proxy() -> None:
-    with pxe_segment(proxy=False) as seg:
+@pytest.mark.parametrize("router", ["dnsmasq", "pxelab"])
+def test_router_but_no_proxy(router: str) -> None:
+    with pxe_segment(router=router, proxy=None) as seg:
         rc, data = probe(seg, "--profile", "pxe-2.0-rom", "--offer-wait", "0.5")
     assert rc == 1
     assert data["address"] == "192.168.10.21"  # the router's part worked
@@ -33,8 +34,11 @@ def test_router_but_no_proxy() -> None:
     assert "192.168.10.1" in data["failure"]["message"]
 
 
-def test_proxy_whose_boot_file_is_missing() -> None:
-    with pxe_segment(drop=("pxelinux.0",)) as seg:
+@pytest.mark.parametrize("server", ["dnsmasq", "pxelab"])
+def test_proxy_whose_boot_file_is_missing(server: str) -> None:
+    with pxe_segment(
+        router="dnsmasq" if server == "dnsmasq" else "pxelab", proxy=server, drop=("pxelinux.0",)
+    ) as seg:
         rc, data = probe(seg, "--profile", "ipxe")
     assert rc == 1
     assert data["failure"]["link"] == "tftp"

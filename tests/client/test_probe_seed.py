@@ -38,7 +38,8 @@ def _menu(data: dict) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("prof", ["pxe-2.0-rom", "ipxe"])
 def test_seed_menu_and_search_order(prof: str) -> None:
     with pxe_segment() as seg:
-        rc, data = probe(seg, "--profile", prof, "--uuid", SEED_UUID, "--offer-wait", "0.5")
+        rc, data = probe(seg, "--profile", prof, "--uuid", SEED_UUID, "--offer-wait", "3",
+                         "--until-complete")
         server_log = seg.proxy_lines()
     assert rc == 0, data["failure"]
     assert data["ok"] and data["reached"] == "menu"
@@ -55,10 +56,22 @@ def test_seed_menu_and_search_order(prof: str) -> None:
     assert _menu(data) == SEED_ENTRIES
     assert data["menu"]["default"] == "tc476"
     # The server saw the same names, in the same order, as the seed's log shows.
-    tftp_names = [m.group(1) for line in server_log
-                  if (m := re.search(r"dnsmasq-tftp\[\d+\]: (?:file|sent) \S*?/tftpboot/"
-                                     r"(pxelinux\.cfg/\S+)", line))]
-    assert tftp_names[: len(SEED_SEARCH)] == SEED_SEARCH
+    assert config_names_served(server_log)[: len(SEED_SEARCH)] == SEED_SEARCH
+
+
+def config_names_served(log: list[str]) -> list[str]:
+    """pxelinux.cfg/ names in a dnsmasq (or pxelab serve, same format) TFTP log, in order."""
+    return [
+        m.group(1)
+        for line in log
+        if (
+            m := re.search(
+                r"(?:dnsmasq|pxelab)-tftp(?:\[\d+\])?: (?:file|sent) "
+                r"\S*?/tftpboot/(pxelinux\.cfg/\S+)",
+                line,
+            )
+        )
+    ]
 
 
 def test_select_label_fetches_kernel_and_initrd_in_full() -> None:
@@ -78,11 +91,15 @@ def test_select_label_fetches_kernel_and_initrd_in_full() -> None:
         assert f["size_ok"]
 
 
-def test_seed_menu_with_the_pxelab_router() -> None:
-    with pxe_segment(router="pxelab") as seg:
-        rc, data = probe(seg, "--profile", "pxe-2.0-rom", "--uuid", SEED_UUID,
-                         "--offer-wait", "0.5")
+@pytest.mark.parametrize("prof", ["pxe-2.0-rom", "ipxe"])
+def test_seed_menu_with_pxelab_router_and_pxelab_serve(prof: str) -> None:
+    # The profiles' own timing here: pxe-2.0-rom collects offers for its whole 4 s window.
+    with pxe_segment(router="pxelab", proxy="pxelab") as seg:
+        rc, data = probe(seg, "--profile", prof, "--uuid", SEED_UUID)
+        server_log = seg.proxy_lines()
     assert rc == 0, data["failure"]
+    assert config_names_served(server_log)[: len(SEED_SEARCH)] == SEED_SEARCH
+    assert data["proxy"]["prompt"] == "Press F8 for boot menu"
     dhcp = [o for o in data["offers"] if o["kind"] == "dhcp"]
     assert [o["server"] for o in dhcp] == ["192.168.10.1"]
     assert "60" not in dhcp[0]["options"] and "43" not in dhcp[0]["options"]  # no PXE at all
