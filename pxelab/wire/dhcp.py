@@ -452,6 +452,8 @@ class DhcpMessage:
                     value = self.pxe_options(pxe_prefixes)
                 if not isinstance(value, bytes):
                     entry["value"] = jsonable(value)
+                if code == Opt.IPXE_ENCAP:
+                    entry["ipxe"] = jsonable(pxe.ipxe_info(value))
             except WireError as exc:
                 entry["error"] = str(exc)
             out["options"].append(entry)

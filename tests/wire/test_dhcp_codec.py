@@ -445,5 +445,10 @@ def test_to_dict_is_json_ready(dhcp_payloads):
     assert o43["value"]["prompt"] == {"timeout": 3, "text": "Press F8 for boot menu"}
     o97 = next(o for o in proxy["options"] if o["code"] == 97)
     assert o97["value"]["pxelinux_name"] == "00547c59-2f92-db11-9fff-008064667faa"
+    discover = next(
+        dhcp.decode(d).to_dict() for _, _, d in dhcp_payloads if dhcp.decode(d).message_type == 1
+    )
+    o175 = next(o for o in discover["options"] if o["code"] == 175)
+    assert o175["ipxe"]["version"] == "1.0.0"
     bad = dhcp.decode(header() + COOKIE + bytes([54, 3, 1, 2, 3, 255])).to_dict()
     assert "length 3" in bad["options"][0]["error"] and bad["options"][0]["hex"] == "010203"
