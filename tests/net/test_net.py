@@ -193,3 +193,26 @@ def test_sigterm_tears_the_lab_down(tmp_path):
     assert not {n for n in netns_names() if n.startswith(prefix)}
     assert cleanup(prefix) == []
     assert (tmp_path / "t.pcap").exists()
+
+
+def test_cleanup_removes_marked_links_in_the_root_namespace():
+    """A link a lab left in the root namespace (alias pxelab-<id>) goes; others' links stay."""
+    import secrets
+
+    lab_id = secrets.token_hex(3)
+    name, other = f"pxd{lab_id}", f"pxo{lab_id}"
+    try:
+        for link, alias in ((name, f"pxelab-{lab_id}"), (other, "pxelab-ffffff")):
+            # veth: this kernel has no dummy links. Never up, so it carries nothing.
+            subprocess.run(["ip", "link", "add", link, "type", "veth", "peer", "name",
+                            f"{link}p"], check=True)
+            subprocess.run(["ip", "link", "set", link, "alias", alias], check=True)
+        removed = cleanup(f"pxelab-{lab_id}-")
+        assert removed == [f"link {name}"]  # its peer goes with it
+        for gone in (name, f"{name}p"):
+            assert subprocess.run(["ip", "link", "show", gone],
+                                  capture_output=True).returncode != 0
+        assert subprocess.run(["ip", "link", "show", other], capture_output=True).returncode == 0
+    finally:
+        for link in (name, other):
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
