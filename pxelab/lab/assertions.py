@@ -61,7 +61,14 @@ def tftp_requests(events: Sequence[dict[str, Any]], roots: Iterable[str] = ()) -
     if any(e.get("event") == "request" for e in tftp):
         return [normalise_file(str(e["file"]), roots) for e in tftp if e["event"] == "request"]
     outcome = ("sent", "not_found", "failed", "error")
-    return [normalise_file(str(e["file"]), roots) for e in tftp if e.get("event") in outcome]
+    return [normalise_file(str(e["file"]), roots) for e in tftp if _outcome(e) in outcome]
+
+
+def _outcome(event: dict[str, Any]) -> str | None:
+    """pxelab logs `transfer` with an `outcome`; dnsmasq's log gives the outcome as the event."""
+    if event.get("event") == "transfer":
+        return str(event.get("outcome"))
+    return str(event.get("event"))
 
 
 def tftp_sent(events: Sequence[dict[str, Any]], roots: Iterable[str] = ()) -> list[str]:
@@ -69,7 +76,7 @@ def tftp_sent(events: Sequence[dict[str, Any]], roots: Iterable[str] = ()) -> li
     return [
         normalise_file(str(e["file"]), roots)
         for e in events
-        if e.get("service") == "tftp" and e.get("event") == "sent" and "file" in e
+        if e.get("service") == "tftp" and "file" in e and _outcome(e) == "sent"
     ]
 
 

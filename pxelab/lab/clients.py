@@ -266,6 +266,8 @@ LOCAL_BOOT = re.compile(
     r"No bootable device|Booting from Hard Disk|Boot failed: not a bootable disk|"
     r"Booting from (?:Floppy|DVD|CD)|Returning to BIOS|No more network devices"
 )
+# PXELINUX (and syslinux.efi) after an entry was chosen.
+BOOTING = re.compile(r"Loading \S+\.\.\.|Booting the kernel|Decompressing Linux")
 _KEY_NAMES = {"enter": "ret", "space": "spc", "backspace": "backspace"}
 MENU_SETTLE_S = 5.0  # menu.c32 draws entry by entry; let a partial menu finish drawing
 
@@ -320,7 +322,7 @@ class VmClient:
 
         c = self.client
         res = ClientResult(c.name, "vm", False)
-        vm = VM(vm_profile(c), tap=self.tap, workdir=self.work, netns=self.lab.bridge_ns,
+        vm = VM(vm_profile(c), tap=self.tap, workdir=self.work / f"vm-{c.name}", lab=self.lab,
                 name=c.name)  # fmt: skip
         failure: StepFailure | None = None
         client_deadline = min(deadline, time.monotonic() + c.timeout)
@@ -364,7 +366,7 @@ class VmClient:
             elif step.action == "expect_menu":
                 self._expect_menu(vm, step, where, timeout)
             elif step.action == "select":
-                con.select(step.value, timeout)
+                self._select(con, step.value, timeout)
             elif step.action == "key":
                 con.send_key(_KEY_NAMES.get(step.value, step.value))
             elif step.action == "expect_cmdline":
@@ -385,6 +387,18 @@ class VmClient:
         except ConsoleError as exc:
             raise StepFailure(where, _expected(step), _first_line(str(exc)),
                               con.render()) from None
+
+    @staticmethod
+    def _select(con: Any, label: str, timeout: float) -> None:
+        from pxelab.lab.console import ConsoleError
+
+        try:
+            con.select(label, timeout)
+        except ConsoleError:
+            # menu.c32 may leave its box on screen while PXELINUX loads the entry: the boot
+            # started if PXELINUX says it is loading (the next step checks what booted).
+            if not BOOTING.search(con.text):
+                raise
 
     def _menu_seen(self, vm: Any, text: str) -> None:
         if self.menu_at is None and vm.console.menu() is not None:

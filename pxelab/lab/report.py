@@ -16,7 +16,8 @@ from __future__ import annotations
 import html
 import json
 import shutil
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,18 +76,68 @@ class Arrow:
     kind: str  # "dhcp" | "proxy" | "tftp"
 
 
+def _frames(pcap: Path) -> Iterator[tuple[float, bytes]]:
+    """(time, Ethernet frame) from a classic pcap file; unpacked by hand because scapy takes
+    about a millisecond per packet and a kernel download is thousands of packets."""
+    with pcap.open("rb") as fh:
+        head = fh.read(24)
+        if len(head) < 24:
+            return
+        magic = head[:4]
+        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+            endian = "<"
+        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            endian = ">"
+        else:
+            return  # pcapng or something else: no ladder rather than a wrong one
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        if struct.unpack(endian + "I", head[20:24])[0] != 1:  # LINKTYPE_ETHERNET only
+            return
+        rec = struct.Struct(endian + "IIII")
+        while True:
+            h = fh.read(16)
+            if len(h) < 16:
+                return
+            sec, frac, incl, _orig = rec.unpack(h)
+            data = fh.read(incl)
+            if len(data) < incl:
+                return
+            yield sec + frac / (1e9 if nano else 1e6), data
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def _udp(frame: bytes) -> tuple[str, str, str, str, int, int, bytes] | None:
+    """(src mac, dst mac, src ip, dst ip, sport, dport, payload) of an IPv4/UDP frame."""
+    if len(frame) < 42:
+        return None
+    etype, off = struct.unpack("!H", frame[12:14])[0], 14
+    if etype == 0x8100:  # one VLAN tag
+        etype, off = struct.unpack("!H", frame[16:18])[0], 18
+    if etype != 0x0800:
+        return None
+    ihl = (frame[off] & 0x0F) * 4
+    if frame[off + 9] != 17:
+        return None
+    src = ".".join(str(x) for x in frame[off + 12 : off + 16])
+    dst = ".".join(str(x) for x in frame[off + 16 : off + 20])
+    u = off + ihl
+    sport, dport, length = struct.unpack("!HHH", frame[u : u + 6])
+    return (_mac(frame[6:12]), _mac(frame[0:6]), src, dst, sport, dport,
+            frame[u + 8 : u + max(8, length)])  # fmt: skip
+
+
 def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
     """Participants (by MAC, labelled with their IPv4) and arrows for DHCP/TFTP on the wire."""
     if not pcap.exists() or pcap.stat().st_size < 24:
         return [], []
     from scapy.layers.dhcp import BOOTP, DHCP
-    from scapy.layers.inet import IP, UDP
-    from scapy.layers.l2 import Ether
-    from scapy.utils import PcapReader
 
     names: dict[str, str] = {}
     arrows: list[Arrow] = []
-    tftp_ports: dict[tuple[str, int], str] = {}  # (client ip, client port) -> file
+    tftp_ports: set[tuple[str, int]] = set()  # (client ip, client port) of each RRQ
     transfer: dict[tuple[str, str, str], Arrow] = {}  # aggregate DATA/ACK per direction
     t0: float | None = None
 
@@ -99,67 +150,69 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
         names.setdefault(mac, mac)
         return mac
 
-    try:
-        reader = PcapReader(str(pcap))
-    except Exception:
-        return [], []
-    with reader:
-        for pkt in reader:
-            if not (pkt.haslayer(Ether) and pkt.haslayer(UDP) and pkt.haslayer(IP)):
+    for t, frame in _frames(pcap):
+        parsed = _udp(frame)
+        if parsed is None:
+            continue
+        smac, dmac, sip, dip, sport, dport, payload = parsed
+        t0 = t if t0 is None else t0
+        rel = t - t0
+        if {sport, dport} & {67, 68, 4011}:
+            try:
+                bootp = BOOTP(payload)
+            except Exception:
                 continue
-            t = float(pkt.time)
-            t0 = t if t0 is None else t0
-            eth, ip, udp = pkt[Ether], pkt[IP], pkt[UDP]
-            src, dst = who(eth.src, ip.src), who(eth.dst, ip.dst)
-            if pkt.haslayer(BOOTP) and pkt.haslayer(DHCP):
-                opts = {o[0]: o[1:] for o in pkt[DHCP].options if isinstance(o, tuple)}
-                mtype = opts.get("message-type", (0,))[0]
-                label = _DHCP_TYPES.get(mtype, f"DHCP {mtype}")
-                vc = opts.get("vendor_class_id", (b"",))[0]
-                is_proxy = b"PXEClient" in (vc if isinstance(vc, bytes) else str(vc).encode())
-                yi = pkt[BOOTP].yiaddr
-                if yi and yi != "0.0.0.0":
-                    label += f" {yi}"
-                boot = pkt[BOOTP].file.rstrip(b"\0").decode(errors="replace")
-                if boot and mtype in (2, 5):
-                    label += f" file={boot}"
-                if 4011 in (udp.sport, udp.dport):
-                    label += " (4011)"
-                kind = "proxy" if (mtype in (2, 5) and is_proxy) or 4011 in (
-                    udp.sport, udp.dport) else "dhcp"  # fmt: skip
-                arrows.append(Arrow(t - t0, src, dst, label, kind))
+            src, dst = who(smac, sip), who(dmac, dip)
+            if not bootp.haslayer(DHCP):
+                arrows.append(Arrow(rel, src, dst, "BOOTP", "dhcp"))
                 continue
-            payload = bytes(udp.payload)
-            if len(payload) < 2 or not (udp.dport == 69 or udp.sport == 69 or
-                                        (ip.src, udp.sport) in tftp_ports or
-                                        (ip.dst, udp.dport) in tftp_ports):  # fmt: skip
-                continue
-            op = int.from_bytes(payload[:2], "big")
-            if op in (1, 2):
-                parts = payload[2:].split(b"\0")
-                fname = parts[0].decode(errors="replace")
-                tftp_ports[(ip.src, udp.sport)] = fname
-                opts_text = " ".join(p.decode(errors="replace") for p in parts[2:] if p)
-                arrows.append(Arrow(t - t0, src, dst, f"RRQ {fname} {opts_text}".strip(), "tftp"))
-            elif op in (3, 4):
-                key = (src, dst, "DATA" if op == 3 else "ACK")
-                block = int.from_bytes(payload[2:4], "big")
-                agg = transfer.get(key)
-                if agg is None or (t - t0) - agg.t > 5.0 or block <= 1:
-                    agg = Arrow(t - t0, src, dst, "", "tftp")
-                    agg.label = f"{key[2]} #{block}"
-                    transfer[key] = agg
-                    arrows.append(agg)
-                else:
-                    first = agg.label.split("#")[1].split("-")[0]
-                    agg.label = f"{key[2]} #{first}-{block}"
-            elif op == 5:
-                msg = payload[4:].split(b"\0")[0].decode(errors="replace")
-                code = int.from_bytes(payload[2:4], "big")
-                arrows.append(Arrow(t - t0, src, dst, f"ERROR {code} {msg}".strip(), "tftp"))
-            elif op == 6:
-                opts = " ".join(p.decode(errors="replace") for p in payload[2:].split(b"\0") if p)
-                arrows.append(Arrow(t - t0, src, dst, f"OACK {opts}", "tftp"))
+            opts = {o[0]: o[1:] for o in bootp[DHCP].options if isinstance(o, tuple)}
+            mtype = opts.get("message-type", (0,))[0]
+            label = _DHCP_TYPES.get(mtype, f"DHCP {mtype}")
+            vc = opts.get("vendor_class_id", (b"",))[0]
+            is_proxy = b"PXEClient" in (vc if isinstance(vc, bytes) else str(vc).encode())
+            yi = bootp.yiaddr
+            if yi and yi != "0.0.0.0":
+                label += f" {yi}"
+            boot = bootp.file.rstrip(b"\0").decode(errors="replace")
+            if boot and mtype in (2, 5):
+                label += f" file={boot}"
+            on_4011 = 4011 in (sport, dport)
+            if on_4011:
+                label += " (4011)"
+            kind = "proxy" if (mtype in (2, 5) and is_proxy) or on_4011 else "dhcp"
+            arrows.append(Arrow(rel, src, dst, label, kind))
+            continue
+        if len(payload) < 2 or not (
+            dport == 69 or (sip, sport) in tftp_ports or (dip, dport) in tftp_ports
+        ):
+            continue
+        src, dst = who(smac, sip), who(dmac, dip)
+        op = int.from_bytes(payload[:2], "big")
+        if op in (1, 2):
+            parts = payload[2:].split(b"\0")
+            fname = parts[0].decode(errors="replace")
+            tftp_ports.add((sip, sport))
+            opts_text = " ".join(p.decode(errors="replace") for p in parts[2:] if p)
+            arrows.append(Arrow(rel, src, dst, f"RRQ {fname} {opts_text}".strip(), "tftp"))
+        elif op in (3, 4):
+            key = (src, dst, "DATA" if op == 3 else "ACK")
+            block = int.from_bytes(payload[2:4], "big")
+            agg = transfer.get(key)
+            if agg is None or rel - agg.t > 5.0 or block <= 1:
+                agg = Arrow(rel, src, dst, f"{key[2]} #{block}", "tftp")
+                transfer[key] = agg
+                arrows.append(agg)
+            else:
+                first = agg.label.split("#")[1].split("-")[0]
+                agg.label = f"{key[2]} #{first}-{block}"
+        elif op == 5:
+            msg = payload[4:].split(b"\0")[0].decode(errors="replace")
+            code = int.from_bytes(payload[2:4], "big")
+            arrows.append(Arrow(rel, src, dst, f"ERROR {code} {msg}".strip(), "tftp"))
+        elif op == 6:
+            text = " ".join(p.decode(errors="replace") for p in payload[2:].split(b"\0") if p)
+            arrows.append(Arrow(rel, src, dst, f"OACK {text}", "tftp"))
     order = sorted({a.src for a in arrows} | {a.dst for a in arrows} - {"broadcast"},
                    key=lambda m: _order_key(names.get(m, m)))  # fmt: skip
     if any(a.dst == "broadcast" for a in arrows):

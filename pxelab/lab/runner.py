@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -111,7 +112,30 @@ def build_tree(scn: Scenario, work: Path) -> Path:
     for relpath, artifact in scn.tftp.guest.items():
         files[relpath] = client_mod.guest_artifact(artifact)
     tftptree.build_tree(root, bios=scn.tftp.bios, efi64=scn.tftp.efi64, files=files)
+    vm_console = scn.tftp.vm_console if scn.tftp.vm_console is not None else scn.needs_qemu
+    if vm_console:
+        for cfg in root.rglob("pxelinux.cfg/*"):
+            if cfg.is_file():
+                cfg.write_text(vm_console_config(cfg.read_text(errors="replace")))
     return root
+
+
+_SERIAL = re.compile(r"^\s*serial\b", re.IGNORECASE)
+_APPEND = re.compile(r"^\s*append\b", re.IGNORECASE)
+
+
+def vm_console_config(text: str) -> str:
+    """A PXELINUX config as a QEMU lab serves it. SeaBIOS (graphics=off) and OVMF already copy
+    the screen to the serial port, so PXELINUX's own SERIAL output would double every character;
+    and the guest kernel needs console=ttyS0 to print its command line where the lab reads."""
+    out = []
+    for line in text.splitlines():
+        if _SERIAL.match(line):
+            continue
+        if _APPEND.match(line) and "console=" not in line:
+            line = f"{line} console=ttyS0"
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 class _Services:
@@ -388,27 +412,38 @@ def _run(
 
 # -------------------------------------------------------------------------- many scenarios
 
-
-def _worker(path: str, report_root: str | None, queue: Any) -> dict[str, Any]:
-    """One scenario in a worker process (its own signal handlers, its own lab)."""
-    from pxelab.lab.scenario import load
-
-    scn = load(path)
-
-    def progress(name: str, phase: str) -> None:
-        queue.put((name, phase, time.time()))
-
-    report_dir = Path(report_root) / scn.name if report_root else None
-    res = run_scenario(scn, report_dir=report_dir, progress=progress)
-    d = res.as_dict()
-    d["screen"] = res.screen
-    return d
+_PHASE = "PXELAB-PHASE "
 
 
 def result_from_dict(d: dict[str, Any]) -> Result:
     d = dict(d)
     d["clients"] = [ClientResult(**c) for c in d.get("clients", [])]
     return Result(**d)
+
+
+def _run_in_subprocess(
+    scn: Scenario, report_root: Path | None, progress: ProgressFn | None
+) -> Result:
+    """One scenario in a process of its own (own lab, own signal handlers), phases on stdout."""
+    with tempfile.TemporaryDirectory(prefix="pxelab-result-") as tmp:
+        out = Path(tmp) / "result.json"
+        argv = [sys.executable, "-m", "pxelab.lab.runner", str(scn.file), "--result", str(out)]
+        if report_root is not None:
+            argv += ["--report-dir", str(report_root / scn.name)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(_PHASE):
+                if progress:
+                    progress(scn.name, line[len(_PHASE) :].strip())
+            else:
+                tail = [*tail[-20:], line.rstrip("\n")]
+        code = proc.wait()
+        if out.exists():
+            return result_from_dict(json.loads(out.read_text()))
+        why = f"worker exited with code {code}: " + ("\n".join(tail[-5:]) or "(no output)")
+        return Result(scn.name, str(scn.file), False, why)
 
 
 def run_many(
@@ -419,7 +454,7 @@ def run_many(
     keep_going: bool = True,
     progress: ProgressFn | None = None,
 ) -> list[Result]:
-    """Run scenarios, `jobs` at a time (each in its own process when jobs > 1)."""
+    """Run scenarios, `jobs` at a time (each in a process of its own when jobs > 1)."""
     results: list[Result] = []
     if jobs <= 1:
         for scn in scenarios:
@@ -430,53 +465,60 @@ def run_many(
                 break
         return results
 
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    ctx = multiprocessing.get_context("spawn")
-    manager = ctx.Manager()
-    queue = manager.Queue()
+    order = {s.name: i for i, s in enumerate(scenarios)}
     stop = threading.Event()
 
-    def pump() -> None:
-        while not stop.is_set():
-            try:
-                name, phase, _ = queue.get(timeout=0.2)
-            except Exception:
-                continue
-            if progress:
-                progress(name, phase)
+    def one(scn: Scenario) -> Result | None:
+        if stop.is_set():
+            return None
+        return _run_in_subprocess(scn, report_root, progress)
 
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    order = {s.name: i for i, s in enumerate(scenarios)}
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            root = str(report_root) if report_root else None
-            futures = {pool.submit(_worker, str(s.file), root, queue): s for s in scenarios}
-            pending = set(futures)
-            failed = False
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    scn = futures[fut]
-                    try:
-                        res = result_from_dict(fut.result())
-                    except Exception as exc:
-                        res = Result(scn.name, str(scn.file), False, f"worker failed: {exc}")
-                    results.append(res)
-                    failed = failed or not res.passed
-                if failed and not keep_going:
-                    for fut in pending:
-                        fut.cancel()
-                    pending = {f for f in pending if not f.cancelled()}
-    finally:
-        stop.set()
-        t.join(timeout=1)
-        manager.shutdown()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = {pool.submit(one, s) for s in scenarios}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                res = fut.result()
+                if res is None:
+                    continue
+                results.append(res)
+                if not res.passed and not keep_going:
+                    stop.set()
     results.sort(key=lambda r: order.get(r.scenario, 0))
     return results
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry: `python -m pxelab.lab.runner FILE --result OUT [--report-dir DIR]`."""
+    import argparse
+
+    from pxelab.lab.scenario import load
+
+    parser = argparse.ArgumentParser(prog="pxelab.lab.runner")
+    parser.add_argument("file")
+    parser.add_argument("--result", required=True)
+    parser.add_argument("--report-dir")
+    args = parser.parse_args(argv)
+
+    def progress(name: str, phase: str) -> None:
+        print(f"{_PHASE}{phase}", flush=True)
+
+    res = run_scenario(
+        load(args.file),
+        report_dir=Path(args.report_dir) if args.report_dir else None,
+        progress=progress,
+    )
+    d = res.as_dict()
+    d["screen"] = res.screen
+    Path(args.result).write_text(json.dumps(d, default=str))
+    return 0 if res.passed else 1
+
+
 def write_result_json(path: Path, result: Result) -> None:
     path.write_text(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -107,6 +107,8 @@ class Tftp:
     placeholders: tuple[str, ...] = ()
     # Tree path -> test guest artifact ("kernel-amd64", "kernel-686", "initrd").
     guest: dict[str, str] = field(default_factory=dict)
+    # Rewrite PXELINUX configs for QEMU's serial console (None: when a client is a VM).
+    vm_console: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -602,8 +604,9 @@ def _tftp(r: _Reader, base: Path) -> Tftp:
             raise g.error(relpath, f"{artifact!r} is not one of {', '.join(GUEST_ARTIFACTS)}")
         guest[relpath] = artifact
     g.done()
+    vm_console = r.get("vm_console", bool)
     r.done()
-    return Tftp(source, bios, efi64, placeholders, guest)
+    return Tftp(source, bios, efi64, placeholders, guest, vm_console)
 
 
 def discover(paths: list[str | Path]) -> list[Path]:
