@@ -14,7 +14,8 @@ most 1 % of the DISCOVERs go unanswered (a failed step is tried once more, as ot
 shared machine can spoil one run; two failed steps in a row end that server's ladder).
 Printed: the highest rate each holds, their ratio,
 and the median and 99th percentile DISCOVER->OFFER delay at that rate (from perfdhcp's
-per-exchange timestamps, `-x t`).
+per-exchange timestamps, `-x t`), and the server's CPU time per answered DISCOVER (from
+/proc: a figure the machine's other load disturbs less than the rates).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def perfdhcp(host, server: str, rate: int, period: int) -> dict:
     return num
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def holds(r: dict, rate: int) -> bool:
     return r["sent"] > 0 and r["rate"] >= 0.95 * rate and r["drops_pct"] <= 1.0
 
@@ -112,14 +119,20 @@ def main() -> int:
             for name, addr in SERVERS.items():
                 if failing[name] >= 2:
                     continue
+                cpu0 = cpu_seconds(procs[name].pid)
                 r = perfdhcp(client, addr, rate, args.period)
                 if not holds(r, rate):  # the machine is shared: one retry before it counts
+                    cpu0 = cpu_seconds(procs[name].pid)
                     r = perfdhcp(client, addr, rate, args.period)
+                if r["received"]:
+                    r["cpu_us_per_offer"] = round(
+                        (cpu_seconds(procs[name].pid) - cpu0) / r["received"] * 1e6, 1)
                 results[name][rate] = r
                 failing[name] = 0 if holds(r, rate) else failing[name] + 1
                 print(f"{name:8s} rate {rate:6d}/s: sent at {r['rate']:9.1f}/s, "
                       f"drops {r['drops_pct']:6.2f} %, median {r.get('median_ms', '-')} ms, "
-                      f"p99 {r.get('p99_ms', '-')} ms", flush=True)
+                      f"p99 {r.get('p99_ms', '-')} ms, "
+                      f"CPU {r.get('cpu_us_per_offer', '-')} us/offer", flush=True)
             if all(f >= 2 for f in failing.values()):
                 break
     best = {}
@@ -127,11 +140,12 @@ def main() -> int:
         held = [rate for rate, r in results[name].items() if holds(r, rate)]
         best[name] = max(held) if held else 0
     print()
-    print(f"{'server':8s} {'holds (<=1% drops)':>20s} {'median ms':>10s} {'p99 ms':>8s}")
+    print(f"{'server':8s} {'holds (<=1% drops)':>20s} {'median ms':>10s} {'p99 ms':>8s} "
+          f"{'CPU us/offer':>13s}")
     for name in SERVERS:
         r = results[name].get(best[name], {})
         print(f"{name:8s} {best[name]:>18d}/s {r.get('median_ms', '-')!s:>10s} "
-              f"{r.get('p99_ms', '-')!s:>8s}")
+              f"{r.get('p99_ms', '-')!s:>8s} {r.get('cpu_us_per_offer', '-')!s:>13s}")
     ratio = best["pxelab"] / best["dnsmasq"] if best["dnsmasq"] else float("nan")
     print(f"pxelab / dnsmasq: {ratio:.2f}x")
     if args.json:

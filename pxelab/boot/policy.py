@@ -55,6 +55,7 @@ MIN_PACKET = 300
 ZERO4 = b"\0\0\0\0"
 
 _HEADER = struct.Struct("!BBBB4s2sH4s4s4s4s16s64s128s")
+_REQ_HEADER = struct.Struct("!BBBB4s2sH4s4s4s4s16s")
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,8 +103,8 @@ class Request:
         fields read). Raises WireError on a truncated packet or option."""
         if len(data) < 240:
             raise TruncatedError(f"DHCP message of {len(data)} bytes, the header needs 240", 0)
-        (op, htype, hlen, hops, xid, secs, flags, ciaddr, _y, _s, giaddr, chaddr, sname,
-         file) = _HEADER.unpack_from(data, 0)  # fmt: skip
+        (op, htype, hlen, hops, xid, secs, flags, ciaddr, _y, _s, giaddr,
+         chaddr) = _REQ_HEADER.unpack_from(data, 0)  # fmt: skip
         cookie = data[236:240] == MAGIC
         options: dict[int, bytes] = {}
         if cookie:
@@ -111,9 +112,9 @@ class Request:
             ov = options.get(52)
             if ov:
                 if ov[0] & 1:
-                    _scan(file, 0, len(file), options)
+                    _scan(data, 108, 236, options)
                 if ov[0] & 2:
-                    _scan(sname, 0, len(sname), options)
+                    _scan(data, 44, 108, options)
         return cls(port, op, htype, hlen, hops, xid, secs, flags, ciaddr, giaddr, chaddr,
                    cookie, options)
 
@@ -171,6 +172,7 @@ class Decision:
 
 
 Resolver = Callable[[str], IPv4Address | None]
+Tagset = set[str] | frozenset[str]
 
 
 def _no_resolver(name: str) -> IPv4Address | None:
@@ -243,7 +245,7 @@ class ProxyPolicy:
                     tags.add(rule.tag)
         return tags
 
-    def _range_for(self, req: Request, local: Local, tags: set[str]) -> ProxyRange | None:
+    def _range_for(self, req: Request, local: Local, tags: Tagset) -> ProxyRange | None:
         """dnsmasq's context choice: by giaddr (relayed) with the range's netmask or a
         classful guess; else ranges on the arrival interface's subnet; for a client with an
         address (ciaddr) on 4011, by ciaddr."""
@@ -288,13 +290,12 @@ class ProxyPolicy:
         if mtype == DISCOVER or 50 in req.options:
             req.ciaddr = ZERO4
         if self.cfg.tag_rules:
-            tags = self.tags_for(req, local)
-            tkey = frozenset(tags)
+            tkey = frozenset(self.tags_for(req, local))
         else:  # the tags then depend on the interface only
             tkey = self._local_tags.get(local)
             if tkey is None:
                 tkey = self._local_tags[local] = frozenset(self.tags_for(req, local))
-            tags = set(tkey)
+        tags: frozenset[str] = tkey
         rkey = (req.giaddr, req.ciaddr if req.port == 4011 else ZERO4, local, tkey)
         rng = self._ranges.get(rkey, False)
         if rng is False:
@@ -309,8 +310,7 @@ class ProxyPolicy:
                             arch=arch, tags=tuple(sorted(tags)))
         assert isinstance(rng, ProxyRange)
         if rng.set_tag:
-            tags.add(rng.set_tag)
-            tkey = frozenset(tags)
+            tags = tkey = tkey | {rng.set_tag}
         frozen = self._sorted.get(tkey)
         if frozen is None:
             frozen = self._sorted[tkey] = tuple(sorted(tags))
@@ -347,7 +347,7 @@ class ProxyPolicy:
             siaddr=plan.siaddr_text, vendor=plan.vendor, tags=frozen, delay=plan.delay,
         )
 
-    def delay_for(self, tags: set[str]) -> int:
+    def delay_for(self, tags: Tagset) -> int:
         delays = self.cfg.reply_delays
         for d in reversed(delays):
             if d.tags and tags_match(d.tags, tags):
@@ -377,7 +377,7 @@ class ProxyPolicy:
             out += bytes(MIN_PACKET - len(out))
         return out
 
-    def _find_boot(self, tags: set[str]):
+    def _find_boot(self, tags: Tagset):
         boots = self.cfg.boot
         for b in reversed(boots):
             if b.tags and tags_match(b.tags, tags):
@@ -387,7 +387,7 @@ class ProxyPolicy:
                 return b
         return None
 
-    def _uefi_single(self, arch: int, tags: set[str]):
+    def _uefi_single(self, arch: int, tags: Tagset):
         if arch < 6:
             return None
         found = None
@@ -406,7 +406,7 @@ class ProxyPolicy:
             return ip.packed if ip is not None else ZERO4
         return ZERO4
 
-    def _proxy_plan(self, req: Request, local: Local, vendor: bytes, arch: int, tags: set[str],
+    def _proxy_plan(self, req: Request, local: Local, vendor: bytes, arch: int, tags: Tagset,
                     mtype: int) -> _Plan:
         pxe_port = req.port == 4011
         siaddr, sname, file = ZERO4, b"", b""
@@ -442,7 +442,7 @@ class ProxyPolicy:
         return _Plan(reply_type, siaddr, sname[:63], file[:127], head, tail,
                      file.decode(errors="replace"), str(IPv4Address(siaddr)), vendor.decode())
 
-    def _configured_vendor(self, tags: set[str], v60: bytes) -> list[tuple[int, bytes]]:
+    def _configured_vendor(self, tags: Tagset, v60: bytes) -> list[tuple[int, bytes]]:
         out = []
         for o in self._vendor_opts:
             if not _vendor_match(o, v60, self._vendors):
@@ -452,7 +452,7 @@ class ProxyPolicy:
             out.append((o.number, o.value))
         return out
 
-    def _pxe_subopts(self, arch: int, tags: set[str], local: Local,
+    def _pxe_subopts(self, arch: int, tags: Tagset, local: Local,
                      v60: bytes) -> list[tuple[int, bytes]]:
         configured = self._configured_vendor(tags, v60)
         discovery = 3
@@ -489,7 +489,7 @@ class ProxyPolicy:
         return out + configured
 
     def _bootserver(self, req: Request, local: Local, vendor: bytes, item: bytes,
-                    tags: set[str], frozen: tuple[str, ...], arch: int | None) -> Decision:
+                    tags: Tagset, frozen: tuple[str, ...], arch: int | None) -> Decision:
         kind, layer = struct.unpack("!HH", item[:4])
         if layer & 0x8000:
             return Decision("ignored", reason="PXE BIS (layer with bit 15) not supported",
@@ -503,8 +503,9 @@ class ProxyPolicy:
                             "(0 = local boot: the client boots from its disk)",
                             arch=arch, tags=frozen)
         ciaddr = IPv4Address(req.ciaddr)
-        rng = next((r for r in self.cfg.ranges if tags_match(r.tags, tags)
-                    and ciaddr in _net(r, local=local)), None)
+        usable = [r for r in self.cfg.ranges if tags_match(r.tags, tags)]
+        rng = next((r for r in usable if ciaddr in _net(r, local=local)), None) or next(
+            (r for r in usable if ciaddr in _net(r, guess=True)), None)
         if rng is None:
             return Decision("ignored", reason=f"client address {ciaddr} is in no proxy range",
                             arch=arch, tags=frozen)

@@ -41,6 +41,7 @@ _SIOCGIFADDR, _SIOCGIFNETMASK = 0x8915, 0x891B
 _PKTINFO = struct.Struct("=I4s4s")
 _ANC_SPACE = socket.CMSG_SPACE(_PKTINFO.size)
 BROADCAST = "255.255.255.255"
+_UNKNOWN = object()
 
 
 def interface_address(name: str) -> tuple[IPv4Address, int] | None:
@@ -107,6 +108,7 @@ class ProxyDhcpServer:
         # per-packet lines only with log-dhcp (dnsmasq logs the short line always; at
         # thousands of requests a second that is most of the cost, so pxelab asks first)
         self._log_on: bool | None = None
+        self._events_on = self.events.enabled
 
     @property
     def ports(self) -> tuple[int, int]:
@@ -163,12 +165,9 @@ class ProxyDhcpServer:
     # ------------------------------------------------------------ receiving
 
     def _local(self, ifindex: int) -> Local | None:
-        now = time.monotonic()
-        if now - self._locals_at > 10.0:  # addresses change: look again every 10 s
-            self._locals.clear()
-            self._locals_at = now
-        if ifindex in self._locals:
-            return self._locals[ifindex]
+        local = self._locals.get(ifindex, _UNKNOWN)
+        if local is not _UNKNOWN:
+            return local  # type: ignore[return-value]
         local = None
         try:
             name = socket.if_indextoname(ifindex)
@@ -181,20 +180,23 @@ class ProxyDhcpServer:
         return local
 
     def _readable(self, sock: socket.socket, port: int) -> None:
+        now = time.monotonic()
+        if now - self._locals_at > 10.0:  # interface addresses change: look again every 10 s
+            self._locals.clear()
+            self._locals_at = now
+        recvmsg, packet, unpack = sock.recvmsg, self._packet, _PKTINFO.unpack_from
         for _ in range(256):  # drain, but let other work (TFTP) run between batches
             try:
-                data, anc, _flags, src = sock.recvmsg(4096, _ANC_SPACE)
+                data, anc, _flags, src = recvmsg(4096, _ANC_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self._warn("recv", f"receive error: {exc}")
                 return
-            ifindex = 0
-            for level, kind, value in anc:
-                if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
-                    ifindex = _PKTINFO.unpack_from(value)[0]
+            # IP_PKTINFO is the only control message this socket asks for
+            ifindex = unpack(anc[0][2])[0] if anc else 0
             try:
-                self._packet(sock, port, data, src, ifindex)
+                packet(sock, port, data, src, ifindex)
             except Exception as exc:  # never let one packet stop the server
                 self._warn("bug", f"packet from {src} not handled: {type(exc).__name__}: {exc}")
 
@@ -223,7 +225,7 @@ class ProxyDhcpServer:
             self._log_on = self.log_dhcp and log.isEnabledFor(logging.INFO)
         if self._log_on:
             self._log(req, d, local, port)
-        if self.events.enabled:
+        if self._events_on:
             self.events.emit("proxydhcp", d.kind, client=req.mac, arch=d.arch, file=d.file,
                              port=port, reason=d.reason or None, xid=req.xid_int,
                              vendor=d.vendor or None, tags=list(d.tags),
