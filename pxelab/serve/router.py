@@ -302,10 +302,13 @@ class DhcpLogic:
             last = IPv4(min(hosts_last, hosts_first + 198))
         static = {}
         for mac, ip in settings.static.items():
-            addr = IPv4(ip)
+            try:
+                norm, addr = _norm_mac(mac), IPv4(ip)
+            except ValueError as exc:
+                raise ValueError(f"static lease {mac}={ip}: {exc}") from None
             if addr not in self.network:
                 raise ValueError(f"static lease {mac}={ip}: not on {self.network}")
-            static[_norm_mac(mac)] = addr
+            static[norm] = addr
         self.leases = LeaseTable(self.network, self.server_ip, (first, last), static)
         self.gateway = IPv4(settings.gateway) if settings.gateway else self.server_ip
         self.dns = [IPv4(d) for d in settings.dns] if settings.dns else [self.server_ip]
