@@ -22,6 +22,7 @@ so findings and errors can name the line to fix. Lists keep the order of the con
                                        encap, force, tags; each pxe-prompt is here too
                                        (43.10, vendor_pxe), in file order
       no_override      bool            `dhcp-no-override`: sname/file stay in the header
+                                       (proxy replies never overload them anyway, as dnsmasq)
       prompts          [PxePrompt]     `pxe-prompt`: text, timeout (255 = wait), tags
       services         [PxeService]    `pxe-service`: csa (client arch), text, basename or
                                        path, type (0 = local boot), server_address /
