@@ -167,10 +167,14 @@ def test_sigkilled_run_is_removed_by_cleanup(tmp_path):
         assert any("(sleep)" in r for r in killed) and any("(tcpdump)" in r for r in killed)
         assert not any("NOT removed" in r for r in removed)
         assert not {n for n in netns_names() if n.startswith(prefix)}
-        marked = subprocess.run(["grep", "-l", "-a", f"PXELAB_LAB={lab_id}", "-r",
-                                 "--include=environ", "/proc", "-s"],
-                                capture_output=True, text=True).stdout.split()
-        live = [p for p in marked if p.count("/") == 3 and Path(p).exists()]
+        mark = f"PXELAB_LAB={lab_id}".encode()
+        live = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and mark in (entry / "environ").read_bytes().split(b"\0"):
+                    live.append(entry.name)
+            except OSError:
+                continue
         assert live == []
         # The bystander lab is untouched.
         assert set(bystander.namespaces) <= netns_names()
