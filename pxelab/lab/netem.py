@@ -20,6 +20,7 @@ bridge namespace; it prints "ready" once both sides are open and runs until SIGT
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import heapq
 import os
@@ -175,12 +176,18 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_signal(signum: int, frame: object) -> None:
         stop[0] = True
+        raise _Stop  # leave select() at once rather than at its next timeout
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print("ready", flush=True)
-    relay.run(stop)
+    with contextlib.suppress(_Stop):
+        relay.run(stop)
     return 0
+
+
+class _Stop(Exception):
+    pass
 
 
 if __name__ == "__main__":
