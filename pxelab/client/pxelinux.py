@@ -129,10 +129,11 @@ class Pxelinux:
             raise PxelinuxFailure(f"no PXELINUX config on {self.server}: tried {len(names)} "
                                   f"names, last {names[-1] if names else '-'}")
 
-        def loader(name: str) -> str | None:
+        def loader(name: str, *, again: bool = False) -> str | None:
             path = px.resolve(prefix, name)
             got = self._get(path)
-            res.includes.append({"name": name, "path": path, "found": got.found})
+            if not again:  # menu.c32's second pass fetches them again: listed once
+                res.includes.append({"name": name, "path": path, "found": got.found})
             return got.data.decode("latin-1") if got.found else None
 
         cfg = px.parse_config(text, filename=res.config_file, loader=loader)
@@ -153,7 +154,7 @@ class Pxelinux:
             again = self._get(res.config_file)
             if again.found:
                 cfg = px.parse_config(again.data.decode("latin-1"), filename=res.config_file,
-                                      loader=loader)
+                                      loader=lambda name: loader(name, again=True))
                 res.config = cfg
         res.menu = menu_json(cfg)
         self.log("pxelinux", f"menu {cfg.menu().title!r}: "

@@ -20,7 +20,9 @@ JSON (stable; the lab's scenario runner reads it) -- keys always present:
                  bytes, tsize, size_ok}]}}
     menu        null or {title, entries: [{label, text, hidden, kind, kernel, initrds,
                  append}], default, prompt, timeout, ui}
-    timeline    [{t: seconds since start, phase, event}]
+    menu_at     seconds from start until the menu was parsed (null if no menu); elapsed: total
+    timeline    [{t: seconds since start, phase: "start"|"dhcp"|"pxe"|"net"|"tftp"|"pxelinux"|
+                  "menu"|"fail", event}]; exactly one "menu" event, when the menu is reached
 """
 
 from __future__ import annotations

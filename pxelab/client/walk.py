@@ -74,6 +74,7 @@ class WalkResult:
     pxelinux: dict[str, Any] | None = None
     menu: dict[str, Any] | None = None
     reached: str = ""  # "menu", "boot-file", "kernel", "local-boot"
+    menu_at: float | None = None  # seconds from start to the PXELINUX menu
     timeline: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -97,7 +98,8 @@ class WalkResult:
             "boot_path": self.boot_path, "boot_reply": self.boot_reply, "tftp": self.tftp,
             "tftp_probe": self.tftp_probe,
             "pxelinux": self.pxelinux or {"search": []}, "menu": self.menu,
-            "reached": self.reached, "timeline": self.timeline,
+            "reached": self.reached, "menu_at": self.menu_at,
+            "elapsed": round(time.monotonic() - self.started, 3), "timeline": self.timeline,
         }
 
 
@@ -350,6 +352,9 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
         return res.fail("pxelinux", str(exc))
     res.pxelinux = out.to_json()
     res.menu = out.menu
+    if out.menu is not None:
+        res.menu_at = round(time.monotonic() - res.started, 3)
+        res.log("menu", f"menu {out.menu['title']!r} reached")
     res.ok = True
     res.reached = "kernel" if out.selected else "menu"
     return res

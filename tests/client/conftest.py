@@ -157,6 +157,8 @@ def pxe_segment(
     client_mac: str = SEED_MAC,
     efi64: bool = False,
     drop: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
+    router_extra: str = "",
 ) -> Iterator[Segment]:
     from pxelab.lab import tftptree
     from pxelab.lab.net import Lab
@@ -167,6 +169,8 @@ def pxe_segment(
         tree = tftptree.seed_tree(work / "tftpboot", efi64=efi64)
         for name in drop:
             (tree / name).unlink()
+        for name, text in (files or {}).items():
+            tftptree.place(tree, name, text.encode())
         with Lab() as lab:
             rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
             pxe = lab.add_host("pxe", ipv4="192.168.10.20/24")
@@ -175,7 +179,7 @@ def pxe_segment(
                 lab, cl, tree, work / "proxy.log", work / "router.log", work / "proxy.events"
             )
             if router == "dnsmasq":
-                (work / "router.conf").write_text(ROUTER_CONF)
+                (work / "router.conf").write_text(ROUTER_CONF + router_extra)
                 _dnsmasq(rtr, work / "router.conf", seg.router_log, work / "router.leases")
             elif router == "pxelab":
                 _pxelab_router(rtr, work)
