@@ -369,7 +369,11 @@ class Lab:
     # -- life cycle
 
     def __enter__(self) -> Lab:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -418,7 +422,8 @@ class Lab:
         strays: list[int] = []
         for ns in self._namespaces:
             strays.extend(_ns_pids(ns))
-        strays.extend(_pids_marked(self.prefix))
+        if self._namespaces:  # never another lab's, should two have picked the same id
+            strays.extend(_pids_marked(self.prefix))
         if strays:
             _kill_pids(strays, grace=1.0)
         for ns in reversed(self._namespaces):
