@@ -46,7 +46,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from pxelab.config.model import DhcpOption, ProxyRange, ServerConfig, tags_match
+from pxelab.config.model import (
+    DhcpOption,
+    ProxyRange,
+    ServerConfig,
+    tags_match,
+    tags_match_wild,
+)
 from pxelab.wire.errors import BadValueError, TruncatedError
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
@@ -243,6 +249,13 @@ class ProxyPolicy:
                     raw = _zero_counts(raw)
                 if rule.value in raw:
                     tags.add(rule.tag)
+        return self._tag_ifs(tags)
+
+    def _tag_ifs(self, tags: set[str]) -> set[str]:
+        """dnsmasq's run_tag_if: in file order, each rule sees what the earlier ones set."""
+        for rule in self.cfg.tag_ifs:
+            if tags_match_wild(rule.conditions, tags):
+                tags.update(rule.sets)
         return tags
 
     def _range_for(self, req: Request, local: Local, tags: Tagset) -> ProxyRange | None:
@@ -289,7 +302,7 @@ class ProxyPolicy:
         # dnsmasq: a ciaddr in a DISCOVER, or beside a requested address (50), is a client bug
         if mtype == DISCOVER or 50 in req.options:
             req.ciaddr = ZERO4
-        if self.cfg.tag_rules:
+        if self.cfg.tag_rules or self.cfg.tag_ifs:
             tkey = frozenset(self.tags_for(req, local))
         else:  # the tags then depend on the interface only
             tkey = self._local_tags.get(local)
@@ -310,7 +323,7 @@ class ProxyPolicy:
                             arch=arch, tags=tuple(sorted(tags)))
         assert isinstance(rng, ProxyRange)
         if rng.set_tag:
-            tags = tkey = tkey | {rng.set_tag}
+            tags = tkey = frozenset(self._tag_ifs(set(tkey) | {rng.set_tag}))
         frozen = self._sorted.get(tkey)
         if frozen is None:
             frozen = self._sorted[tkey] = tuple(sorted(tags))

@@ -38,6 +38,7 @@ from pxelab.config.model import (
     ReplyDelay,
     ServerConfig,
     Source,
+    TagIf,
     TagRule,
 )
 
@@ -785,6 +786,18 @@ class _Reader:
                 raise ConfigError(source, f"{name}: empty vendor class")
             self.cfg.vendor_classes.append(a.text)
         self._set("vendor_classes", source)
+
+    def opt_tag_if(self, args: list[Arg], source: Source, name: str) -> None:
+        sets: list[str] = []
+        conds: list[str] = []
+        for a in args:
+            t = a.text
+            if len(t) < 5 or not t.startswith(("set:", "tag:")):
+                raise ConfigError(source, f"bad tag-if ({t!r} is neither set:TAG nor tag:TAG)")
+            (sets if t.startswith("set:") else conds).append(t[4:])
+        if not sets:
+            raise ConfigError(source, "bad tag-if (no set:TAG)")
+        self.cfg.tag_ifs.append(TagIf(sets=tuple(sets), conditions=tuple(conds), source=source))
 
     def opt_dhcp_reply_delay(self, args: list[Arg], source: Source, name: str) -> None:
         tags, rest = _tags(args)

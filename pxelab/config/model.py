@@ -31,6 +31,7 @@ so findings and errors can name the line to fix. Lists keep the order of the con
       tag_rules        [TagRule]       `dhcp-match` (option 60/77/93/175/...), `dhcp-userclass`,
                                        `dhcp-vendorclass`: which tag a request gets
       reply_delays     [ReplyDelay]    `dhcp-reply-delay`: seconds, tags
+      tag_ifs          [TagIf]         `tag-if`: tags set from other tags
       sources          {setting: Source} where each scalar setting was set
       files            [Path]          every file read (conf-file/conf-dir included)
       warnings         [ConfigWarning] lines read but not acted on (unsupported, or not
@@ -69,6 +70,18 @@ class Source:
 
 
 NO_SOURCE = Source("<default>", 0)
+
+
+def tags_match_wild(required: Tags, have: frozenset[str] | set[str]) -> bool:
+    """As tags_match, but a tag ending in `*` matches any tag it begins (dnsmasq's tag-if)."""
+    for tag in required:
+        neg = tag.startswith("!")
+        name = tag[1:] if neg else tag
+        wild = name.endswith("*")
+        found = any(h.startswith(name[:-1]) for h in have) if wild else name in have
+        if found == neg:
+            return False
+    return True
 
 
 def tags_match(required: Tags, have: frozenset[str] | set[str]) -> bool:
@@ -198,6 +211,17 @@ class TagRule:
 
 
 @dataclass(frozen=True)
+class TagIf:
+    """`tag-if=set:A[,set:B][,tag:X[,tag:!Y]]`: when every tag: condition holds (a trailing `*`
+    matches a prefix), the set: tags are added; rules run in file order, each seeing the
+    tags the ones before it set."""
+
+    sets: Tags
+    conditions: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
 class ReplyDelay:
     """`dhcp-reply-delay=[tag:..,]SECONDS`."""
 
@@ -223,6 +247,7 @@ class ServerConfig:
     ranges: list[ProxyRange] = field(default_factory=list)
     tag_rules: list[TagRule] = field(default_factory=list)
     reply_delays: list[ReplyDelay] = field(default_factory=list)
+    tag_ifs: list[TagIf] = field(default_factory=list)
     sources: dict[str, Source] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)

@@ -39,6 +39,10 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     [[delay]]
     seconds = 2                             # tags
 
+    [[tag_if]]                              # dnsmasq's tag-if
+    set = ["efi-noipxe"]
+    tags = ["efi*", "!ipxe"]
+
 Unknown keys are errors naming file, line and key; line numbers point at the table header.
 On the wire, option 43 carries the computed sub-options, then the prompt, then the [[option]]
 sub-options last first: the order dnsmasq gives a file with the options before the prompt.
@@ -63,12 +67,13 @@ from pxelab.config.model import (
     ReplyDelay,
     ServerConfig,
     Source,
+    TagIf,
     TagRule,
 )
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
         "no_override", "tftp", "range", "boot", "prompt", "service", "option", "match",
-        "delay"}
+        "delay", "tag_if"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port"},
     "range": {"address", "netmask", "tags", "set_tag"},
@@ -78,6 +83,7 @@ _TABLE_KEYS = {
     "option": {"number", "value", "hex", "size", "vendor", "tags", "force"},
     "match": {"tag", "option", "value", "hex", "userclass", "vendorclass"},
     "delay": {"seconds", "tags"},
+    "tag_if": {"set", "tags"},
 }
 
 
@@ -293,4 +299,11 @@ def read_toml(path: str | Path) -> ServerConfig:
         cfg.reply_delays.append(ReplyDelay(seconds=_typed(t.get("seconds", 0), int, src,
                                                           "seconds"),
                                            tags=_tags(t, src), source=src))
+    for t, src in tables("tag_if"):
+        sets = t.get("set", [])
+        sets = [sets] if isinstance(sets, str) else sets
+        if not sets:
+            raise ConfigError(src, "[[tag_if]] needs set")
+        cfg.tag_ifs.append(TagIf(sets=tuple(_typed(x, str, src, "set") for x in sets),
+                                 conditions=_tags(t, src), source=src))
     return cfg

@@ -85,6 +85,7 @@ dhcp-vendorclass=set:pxe,PXEClient
 dhcp-pxe-vendor=PXEClient,HW-Client
 dhcp-reply-delay=2
 dhcp-reply-delay=tag:slow,5
+tag-if=set:efi-noipxe,set:x,tag:efi*,tag:!ipxe
 """
 
 
@@ -126,6 +127,8 @@ def test_every_supported_option() -> None:
     assert rules[("vendorclass", "pxe")].value == b"PXEClient"
     assert cfg.vendor_classes == ["PXEClient", "HW-Client"]
     assert [(d.seconds, d.tags) for d in cfg.reply_delays] == [(2, ()), (5, ("slow",))]
+    assert [(t.sets, t.conditions) for t in cfg.tag_ifs] == [
+        (("efi-noipxe", "x"), ("efi*", "!ipxe"))]
     where = {(w.source.line, w.option) for w in cfg.warnings}
     # dhcp-option 66 (not vendor-encapsulated) is never sent by a proxy: both lines warned
     assert {(15, "dhcp-option"), (17, "dhcp-option"), (18, "dhcp-option")} <= where
@@ -139,7 +142,7 @@ def test_every_supported_option() -> None:
         ("dhcp-host=00:11:22:33:44:55,192.168.10.50", "no addresses or leases"),
         ("dhcp-range=192.168.10.100,192.168.10.200,12h", "address-leasing range"),
         ("dhcp-authoritative", "no addresses or leases"),
-        ("tag-if=set:a,tag:b", "not supported"),
+        ("dhcp-mac=set:wyse,00:80:64:*:*:*", "not supported"),
         ("user=nobody", "ignored"),
         ("port=53", "serves no DNS"),
         ("dhcp-option=option6:dns-server,[::]", "DHCPv6"),
@@ -171,6 +174,8 @@ def test_unsupported_lines_warn_with_file_and_line(line: str, words: str) -> Non
         ("dhcp-reply-delay=x", "not a number"),
         ("pxe-prompt=hi,soon", "not a number"),
         ("conf-file=/nonexistent/pxelab.conf", "no such file"),
+        ("tag-if=tag:a", "no set:TAG"),
+        ("tag-if=set:a,foo", "bad tag-if"),
     ],
 )
 def test_errors_name_file_line_and_problem(line: str, words: str) -> None:

@@ -84,6 +84,20 @@ def test_ipxe_chainload_by_175_and_user_class() -> None:
     assert decide(conf, request(user_class=b"iPXE")).file == "undionly.kpxe"
 
 
+def test_tag_if_combines_tags_in_order() -> None:
+    conf = SEED + (
+        "dhcp-match=set:efi64,option:client-arch,7\n"
+        "dhcp-match=set:ipxe,175\n"
+        "tag-if=set:efi-noipxe,tag:efi*,tag:!ipxe\n"
+        "tag-if=set:late,tag:efi-noipxe\n"
+        "dhcp-boot=tag:late,syslinux.efi\n"
+    )
+    d = decide(conf, request(arch=7))
+    assert d.file == "syslinux.efi" and {"efi64", "efi-noipxe", "late"} <= set(d.tags)
+    assert decide(conf, request(arch=7, ipxe=True)).file == "pxelinux.0"
+    assert decide(conf, request(arch=0)).file == "pxelinux.0"
+
+
 def test_boot_per_arch_with_next_server() -> None:
     conf = SEED + (
         "dhcp-match=set:efi64,option:client-arch,7\n"

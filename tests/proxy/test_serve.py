@@ -105,6 +105,8 @@ address = "192.168.10.20"
         rb = ProxyPolicy(b).decide(Request.from_bytes(data, port), local).reply
         assert ra is not None and ra == rb
     assert b.services[0].source.line == toml.read_text().splitlines().index("[[service]]") + 1
+    toml.write_text("[[tag_if]]\nset = 'b'\ntags = ['a*', '!c']\n")
+    assert [(t.sets, t.conditions) for t in read_toml(toml).tag_ifs] == [(("b",), ("a*", "!c"))]
     toml.write_text("[[boot]]\nfile = 'x'\nbogus = 1\n")
     with pytest.raises(Exception, match=r"pxelab.toml:1: \[boot\]: unknown key 'bogus'"):
         read_toml(toml)
