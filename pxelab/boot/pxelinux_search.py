@@ -11,9 +11,10 @@ core/sysappend.c):
   seen wins (`uuid_client_identifier`). `sysappend_set_uuid` formats the 16 bytes *in wire
   order*, each as `%02x`, with a dash after bytes 4, 6, 8 and 10: no field is byte-swapped. So
   the seed's log name `597c5400-922f-11db-9fff-008064667faa` means the Wyse ROM sent exactly
-  those bytes. (QEMU's `-uuid` looks swapped in the file name because SMBIOS 2.6 stores the
-  first three fields little-endian and iPXE copies the SMBIOS bytes into option 97 as they
-  are -- see REFERENCE.md; PXELINUX itself never swaps.)
+  those bytes. (QEMU's `-uuid` comes out swapped in the file name because iPXE, building its
+  DISCOVER, byte-swaps the first three fields on purpose (dhcp_create_request: "RFC4578
+  suggests that it follows the EFI spec, in which the first three fields are little-endian",
+  uuid_mangle) -- see REFERENCE.md; PXELINUX itself never swaps.)
   A UUID is "valid" when byte 6 (version nibble and the 4 bits after it) is within
   0x10..0xef (`is_valid_uuid`): all-zero and all-FF UUIDs, which broken ROMs send, fail that
   and the UUID name is skipped.

@@ -50,8 +50,8 @@ def test_uuid_as_option_97_payload_and_bytes() -> None:
 
 
 def test_uuid_bytes_are_never_swapped() -> None:
-    # QEMU -uuid 597c5400-... reaches PXELINUX as the SMBIOS bytes 00547c59-2f92-db11-...
-    # (REFERENCE.md); PXELINUX prints the bytes it got in order.
+    # QEMU -uuid 597c5400-... reaches PXELINUX via iPXE, which swaps the first three fields
+    # into option 97 (REFERENCE.md); PXELINUX prints the bytes it got in order.
     smbios = bytes.fromhex("00547c592f92db119fff008064667faa")
     assert uuid_name(smbios) == "00547c59-2f92-db11-9fff-008064667faa"
 
