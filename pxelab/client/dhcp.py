@@ -301,7 +301,8 @@ class DhcpClient:
 
     # -- after the address: port 4011 -----------------------------------------------------------
 
-    def pxe_request(self, client_ip: str, server: str, *, item: tuple[int, int] | None,
+    def pxe_request(self, client_ip: str, local_ip: str, server: str, *,
+                    item: tuple[int, int] | None,
                     broadcast: bool = False, attempts: tuple[float, ...] = (1.0, 2.0, 3.0),
                     ) -> tuple[str, packet.Reply] | None:
         """Boot-server discovery (item given) or iPXE's ProxyDHCPREQUEST (item None).
@@ -317,7 +318,7 @@ class DhcpClient:
         dest = ("255.255.255.255", 67) if broadcast else (server, PXE_PORT)
         what = "boot-server discovery" + (f" (type {item[0]})" if item else "") \
             if item is not None else "ProxyDHCPREQUEST"
-        sock = _udp_socket(self.link.iface, client_ip, broadcast)
+        sock = _udp_socket(self.link.iface, local_ip, broadcast)
         try:
             for attempt, timeout in enumerate(attempts, 1):
                 sock.sendto(raw, dest)
@@ -341,16 +342,17 @@ class DhcpClient:
         return None
 
 
-def _udp_socket(iface: str, client_ip: str, broadcast: bool) -> socket.socket:
-    """A UDP socket on the client's address, port 68 if free (ROMs send from 68)."""
+def _udp_socket(iface: str, local_ip: str, broadcast: bool) -> socket.socket:
+    """A UDP socket on `local_ip` ("" = any), port 68 if free (ROMs send from 68)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if broadcast:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    host = "" if broadcast else local_ip
     try:
-        sock.bind((client_ip if not broadcast else "0.0.0.0", 68))
+        sock.bind((host, 68))
     except OSError:
-        sock.bind((client_ip if not broadcast else "0.0.0.0", 0))
+        sock.bind((host, 0))
     return sock

@@ -167,8 +167,12 @@ def _reply_json(server: str, rep: packet.Reply, file_: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _client_address(iface: str, ip: str, mask: str | None, res: WalkResult) -> Iterator[None]:
-    """The leased address on the interface while the walk needs kernel sockets."""
+def _client_address(iface: str, ip: str, mask: str | None, res: WalkResult) -> Iterator[str]:
+    """The leased address on the interface while the walk needs kernel sockets.
+
+    Yields the address to bind sockets to: the leased one when it was put on the interface
+    here, "" (any) when the interface already had an address of its own (a real LAN host).
+    """
     from pyroute2 import IPRoute
 
     plen = ipaddress.IPv4Network(f"0.0.0.0/{mask or '255.255.255.0'}").prefixlen
@@ -180,7 +184,7 @@ def _client_address(iface: str, ip: str, mask: str | None, res: WalkResult) -> I
             added = True
             res.log("net", f"address {ip}/{plen} put on {iface} for 4011 and TFTP")
     try:
-        yield
+        yield ip if added else ""
     finally:
         if added:
             with IPRoute() as ipr, contextlib.suppress(Exception):
@@ -239,12 +243,13 @@ def _walk(opts: WalkOptions, res: WalkResult, client: DhcpClient, link: Link, ma
             boot_offer = address_offer  # plain DHCP with a boot file: spec ROMs boot it
         else:
             return res.fail("proxy", f"no proxyDHCP offer: {why}")
-    with _client_address(opts.interface, res.address, res.netmask, res):
-        return _boot(opts, res, client, ack, boot_offer, mac, arch, uuid)
+    with _client_address(opts.interface, res.address, res.netmask, res) as local:
+        return _boot(opts, res, client, ack, boot_offer, mac, arch, uuid, local)
 
 
 def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Reply,
-          boot_offer: Offer, mac: bytes, arch: int, uuid: bytes | None) -> WalkResult:
+          boot_offer: Offer, mac: bytes, arch: int, uuid: bytes | None, local: str
+          ) -> WalkResult:
     profile = opts.profile
     d = profile.dhcp
     rep = boot_offer.reply
@@ -279,14 +284,14 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
         got = None
         if targets:
             for target in targets:
-                got = client.pxe_request(res.address or "", target, item=(btype, 0))
+                got = client.pxe_request(res.address or "", local, target, item=(btype, 0))
                 if got:
                     break
         elif not bits & 0x01:
-            got = client.pxe_request(res.address or "", boot_server, item=(btype, 0),
+            got = client.pxe_request(res.address or "", local, boot_server, item=(btype, 0),
                                      broadcast=True)
         else:
-            got = client.pxe_request(res.address or "", boot_server, item=(btype, 0))
+            got = client.pxe_request(res.address or "", local, boot_server, item=(btype, 0))
         if got is None:
             where = ", ".join(targets) if targets else boot_server
             return res.fail("boot-server", f"no boot server answered discovery for type "
@@ -301,7 +306,7 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
                "BINL offer (no option 43)" if d.binl_request and pxe is None else
                "proxy offer has no boot file and no menu")
         res.log("pxe", f"asks {boot_server}:4011 ({why})")
-        got = client.pxe_request(res.address or "", boot_server, item=None)
+        got = client.pxe_request(res.address or "", local, boot_server, item=None)
         if got is None:
             return res.fail("boot-server", f"no answer from {boot_server}:4011 ({why})")
         final_server, final = got
@@ -321,14 +326,14 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
     if t.probe == "tsize":
         probe = tftp.tsize_probe(tftp_server, file_, blksize=t.probe_blksize,
                                  abort_code=t.probe_error, timeout=t.timeout,
-                                 localip=res.address or "")
+                                 localip=local)
         res.tftp_probe = probe.to_json()
         res.log("tftp", f"size probe {file_}: {probe.answer}"
                 + (f", tsize {probe.tsize}" if probe.tsize is not None else "")
                 + (f" ({probe.error})" if probe.error else "")
                 + (f", aborted with ERROR {t.probe_error}" if probe.answer == "oack" else ""))
     nbp = tftp.fetch(tftp_server, file_, blksize=t.blksize, tsize=t.tsize, timeout=t.timeout,
-                     retries=t.retries, localip=res.address or "")
+                     retries=t.retries, localip=local)
     res.tftp.append(nbp.to_json())
     if not nbp.found:
         return res.fail("tftp", f"boot file {file_} not found on {tftp_server} ({nbp.error})")
@@ -341,7 +346,7 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
     o209 = packet.c_string(opt[209]) if 209 in opt else None
     o210 = packet.c_string(opt[210]) if 210 in opt else None
     emu = Pxelinux(tftp_server, file_, profile, lambda f: res.tftp.append(f.to_json()), res.log,
-                   localip=res.address or "")
+                   localip=local)
     try:
         out = emu.run(mac=mac, ip=res.address or "0.0.0.0", uuid=uuid, arch=arch,
                       option209=o209, option210=o210, select=opts.select)

@@ -159,6 +159,7 @@ def pxe_segment(
     drop: tuple[str, ...] = (),
     files: dict[str, str] | None = None,
     router_extra: str = "",
+    client_ipv4: str | None = None,
 ) -> Iterator[Segment]:
     from pxelab.lab import tftptree
     from pxelab.lab.net import Lab
@@ -174,7 +175,7 @@ def pxe_segment(
         with Lab() as lab:
             rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
             pxe = lab.add_host("pxe", ipv4="192.168.10.20/24")
-            cl = lab.add_host("cl", mac=client_mac)
+            cl = lab.add_host("cl", mac=client_mac, ipv4=client_ipv4)
             seg = Segment(
                 lab, cl, tree, work / "proxy.log", work / "router.log", work / "proxy.events"
             )

@@ -120,3 +120,19 @@ def test_mac_other_than_the_interfaces() -> None:
     assert left.strip() == ""  # the leased address the probe borrowed is gone again
     assert data["mac"] == "00:80:64:71:ab:0a" and data["address"] == SEED_IP
     assert [s["path"] for s in data["pxelinux"]["search"]] == SEED_SEARCH
+
+
+@pytest.mark.parametrize("server", ["dnsmasq", "pxelab"])
+def test_probe_from_a_host_that_already_has_an_address(server: str) -> None:
+    # A person's machine on a real LAN: the probe leaves its address alone and uses it for
+    # port 4011 and TFTP, while DHCP still speaks for the PXE client from 0.0.0.0.
+    router = "dnsmasq" if server == "dnsmasq" else "pxelab"
+    with pxe_segment(router=router, proxy=server, client_ipv4="192.168.10.50/24") as seg:
+        rc, data = probe(seg, "--profile", "ipxe", "--uuid", SEED_UUID)
+        left = seg.client.run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout
+    assert rc == 0, data["failure"]
+    assert data["address"] == SEED_IP  # what the PXE client was given
+    assert not any(e["phase"] == "net" for e in data["timeline"])
+    assert "192.168.10.50/24" in left and SEED_IP not in left
+    assert [s["path"] for s in data["pxelinux"]["search"]][-1] == "pxelinux.cfg/default"
+    assert data["menu"]["title"] == "PXE Boot Menu"
