@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import select
@@ -55,6 +56,9 @@ class TftpSettings:
     # Transfers that get a thread of their own (lowest latency); the rest share one epoll
     # thread. None: one per CPU.
     transfer_threads: int | None = None
+    # Worker processes for the transfers beyond those threads, so they use every CPU (started
+    # when first needed). None: one per CPU on a machine with more than one.
+    workers: int | None = None
 
 
 def _interface_mtu(name: str) -> int | None:
@@ -207,12 +211,9 @@ class _Transfer:
             self.client_error(err)
 
     def client_error(self, err: w.Error) -> None:
-        if err.code == w.ERR_OPTION and not self.progressed:
-            # EDK2 asks for tsize this way, aborts, and asks again: routine, not an incident.
-            log.debug("%s aborted after OACK for %s (probe)", self.addr[0], self.path)
-        else:
-            log.info("error %d %s received from %s", err.code, err.message, self.addr[0])
-        self.finish("aborted", error=err.code)
+        # EDK2 asks for tsize this way (ERROR 8 after the OACK), then asks again: routine.
+        probe = err.code == w.ERR_OPTION and not self.progressed
+        self.finish("aborted", error=err.code, message=err.message, probe=probe)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -232,11 +233,7 @@ class _Transfer:
         self.done = True
         self.close()
         self.release()
-        if threading.current_thread() is not self.server._loop_thread:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                self.loop.call_soon_threadsafe(self.server._finished, self, outcome, extra)
-        else:
-            self.server._finished(self, outcome, extra)
+        self.server._done(self, outcome, extra)
 
     # Overridden by the concrete transfers.
     def packet(self, pkt: bytes) -> None: ...
@@ -626,13 +623,114 @@ class _Reactor:
             t.finish("aborted", reason="server stopping")
 
     async def stop(self) -> None:
+        await asyncio.to_thread(self.stop_sync)
+
+    def stop_sync(self) -> None:
         self.stopping = True
         with contextlib.suppress(OSError):
             os.write(self.w, b"x")
-        await asyncio.to_thread(self.thread.join, 5.0)
+        self.thread.join(5.0)
         self.ep.close()
         os.close(self.r)
         os.close(self.w)
+
+
+class _Remote:
+    """The server's record of a transfer that a worker process runs."""
+
+    mode = "remote"
+    threaded = False
+    own_sock = True
+    progressed = False  # unknown: a repeated request is not taken for a new one meanwhile
+
+    def __init__(self, wid: int, worker: _Worker, addr: tuple[str, int], file: str, path: str,
+                 neg: w.Negotiated) -> None:
+        self.wid = wid
+        self.worker = worker
+        self.addr = addr
+        self.file = file
+        self.path = path
+        self.blksize = neg.blksize
+        self.windowsize = neg.windowsize
+        self.started = time.monotonic()
+        self.bytes = 0
+        self.done = False
+
+
+class _Worker:
+    """One worker process (pxelab.serve.tftp_worker) and its channel."""
+
+    def __init__(self, server: TftpServer) -> None:
+        import subprocess
+        import sys
+
+        self.server = server
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pxelab.serve.tftp_worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self.chan = ours
+        self.jobs: dict[int, _Remote] = {}
+        self.alive = True
+
+    def attach(self) -> None:
+        self.chan.setblocking(False)
+        self.server._loop.add_reader(self.chan.fileno(), self.readable)
+
+    def submit(self, remote: _Remote, job: dict[str, Any], fds: list[int]) -> None:
+        socket.send_fds(self.chan, [json.dumps(job).encode()], fds)
+        self.jobs[remote.wid] = remote
+
+    def readable(self) -> None:
+        while True:
+            try:
+                msg = self.chan.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                msg = b""
+            if not msg:
+                self.dead("worker process ended")
+                return
+            try:
+                rep = json.loads(msg)
+                remote = self.jobs.pop(rep["id"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("bad report from a TFTP worker: %r", msg[:200])
+                continue
+            remote.bytes = int(rep.get("bytes") or 0)
+            remote.done = True
+            self.server._finished(remote, str(rep["outcome"]), dict(rep.get("extra") or {}))
+
+    def dead(self, reason: str) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        with contextlib.suppress(ValueError, OSError):
+            self.server._loop.remove_reader(self.chan.fileno())
+        for remote in list(self.jobs.values()):
+            remote.done = True
+            self.server._finished(remote, "failed", {"reason": reason})
+        self.jobs.clear()
+        self.chan.close()
+
+    async def stop(self) -> None:
+        if self.alive:
+            with contextlib.suppress(OSError):
+                self.chan.setblocking(True)
+                self.chan.send(b'{"stop": true}')
+                self.chan.setblocking(False)
+        try:
+            await asyncio.to_thread(self.proc.wait, 10)
+        except Exception:
+            self.proc.kill()
+            await asyncio.to_thread(self.proc.wait)
+        if self.alive:
+            self.readable()  # the reports it sent before it exited
+            self.dead("server stopping")
 
 
 class TftpServer:
@@ -647,7 +745,13 @@ class TftpServer:
         self._loop_thread: threading.Thread | None = None
         self._reactor: _Reactor = None  # type: ignore[assignment]
         threads = settings.transfer_threads
-        self.max_threads = (os.cpu_count() or 1) if threads is None else threads
+        cpus = os.cpu_count() or 1
+        self.max_threads = cpus if threads is None else threads
+        self.max_workers = (cpus if cpus > 1 else 0) if settings.workers is None \
+            else settings.workers
+        self._workers: list[_Worker] = []
+        self._spawning = False
+        self._next_wid = 0
         self._sock: socket.socket | None = None
         self.transfers: dict[tuple[str, int], _Transfer] = {}  # latest transfer per client
         self.active: set[_Transfer] = set()
@@ -682,8 +786,8 @@ class TftpServer:
     async def stop(self) -> None:
         threads = []
         for t in list(self.active):
-            if t.mode == "reactor":
-                continue  # the reactor ends its own
+            if t.mode in ("reactor", "remote"):
+                continue  # the reactor and the workers end their own
             if t.threaded and t._thread is not None:
                 t.wake()
                 threads.append(t._thread)
@@ -694,6 +798,9 @@ class TftpServer:
         if self._reactor is not None:
             await self._reactor.stop()
             self._reactor = None  # type: ignore[assignment]
+        workers, self._workers = self._workers, []
+        for wk in workers:
+            await wk.stop()
         await asyncio.sleep(0)  # let the threads' last reports run
         if self._sock is not None:
             self._loop.remove_reader(self._sock.fileno())
@@ -846,6 +953,8 @@ class TftpServer:
             mode = "thread"
         else:
             mode = "reactor"
+            if self._to_worker(addr, req, opened, sock, neg, netascii):
+                return
         t = _Read(self, addr, sock, own, req.filename, opened.path, neg, mode,
                   fd=opened.fd, size=opened.size, netascii=netascii, oack=oack)
         self._register(t)
@@ -878,6 +987,65 @@ class TftpServer:
                    fd=opened.fd, oack=oack, tmp=opened.path, final=shown)
         self._register(t)
 
+    def _pick_worker(self) -> _Worker | None:
+        live = [wk for wk in self._workers if wk.alive]
+        idle = min(live, key=lambda wk: len(wk.jobs), default=None)
+        if (idle is None or idle.jobs) and len(live) < self.max_workers and not self._spawning:
+            # Start one in the background; until it is up, transfers stay in this process.
+            self._spawning = True
+            self._loop.create_task(self._spawn_worker())
+        return idle
+
+    async def start_workers(self) -> None:
+        """Start every worker process now rather than when many transfers first need them."""
+        while len([wk for wk in self._workers if wk.alive]) < self.max_workers:
+            self._spawning = True
+            before = len(self._workers)
+            await self._spawn_worker()
+            if len(self._workers) == before:
+                return
+
+    async def _spawn_worker(self) -> None:
+        try:
+            wk = await asyncio.to_thread(_Worker, self)
+        except OSError as exc:
+            log.warning("cannot start a TFTP worker process: %s", exc)
+            self.max_workers = len(self._workers)
+            return
+        finally:
+            self._spawning = False
+        if self._sock is None:  # stopped meanwhile
+            await wk.stop()
+            return
+        wk.attach()
+        self._workers.append(wk)
+
+    def _to_worker(self, addr: tuple[str, int], req: w.Request, opened: Any,
+                   sock: socket.socket, neg: w.Negotiated, netascii: bool) -> bool:
+        if self.max_workers <= 0:
+            return False
+        wk = self._pick_worker()
+        if wk is None:
+            return False
+        self._next_wid += 1
+        remote = _Remote(self._next_wid, wk, addr, req.filename, opened.path, neg)
+        oack = w.encode_oack(neg.oack) if neg.oack else b""
+        job = {"id": remote.wid, "addr": list(addr), "file": req.filename, "path": opened.path,
+               "oack": neg.oack, "oack_raw": oack.hex(), "blksize": neg.blksize,
+               "neg_timeout": neg.timeout, "windowsize": neg.windowsize, "tsize": neg.tsize,
+               "size": opened.size, "netascii": netascii, "timeout": self.settings.timeout,
+               "retries": self.settings.retries}
+        try:
+            wk.submit(remote, job, [sock.fileno(), opened.fd])
+        except OSError as exc:
+            log.debug("TFTP worker unavailable (%s): transfer stays here", exc)
+            wk.dead(f"channel: {exc}")
+            return False
+        sock.close()
+        os.close(opened.fd)
+        self._register(remote)  # type: ignore[arg-type]
+        return True
+
     def _register(self, t: _Transfer) -> None:
         if t.done:
             return
@@ -886,11 +1054,25 @@ class TftpServer:
         log.debug("transfer of %s to %s: blksize %d windowsize %d", t.path, t.addr[0],
                   t.blksize, t.windowsize)
 
-    def _finished(self, t: _Transfer, outcome: str, extra: dict[str, Any]) -> None:
+    def _done(self, t: _Transfer, outcome: str, extra: dict[str, Any]) -> None:
+        """A transfer ended (on any thread): report it on the loop's thread."""
+        if threading.current_thread() is self._loop_thread:
+            self._finished(t, outcome, extra)
+        else:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._finished, t, outcome, extra)
+
+    def _finished(self, t: Any, outcome: str, extra: dict[str, Any]) -> None:
         if self.transfers.get(t.addr) is t:
             del self.transfers[t.addr]
         self.active.discard(t)
         ip = t.addr[0]
+        if outcome == "aborted" and "error" in extra:
+            if extra.get("probe"):
+                log.debug("%s aborted after OACK for %s (probe)", ip, t.path)
+            else:
+                log.info("error %s %s received from %s", extra["error"], extra.get("message", ""),
+                         ip)
         if outcome == "sent":
             log.info("sent %s to %s", t.path, ip)
         elif outcome == "received":

@@ -65,9 +65,9 @@ def tftp_root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture(params=["threads", "reactor"])
+@pytest.fixture(params=["threads", "reactor", "worker"])
 def engine(request: pytest.FixtureRequest) -> str:
-    """Each transfer on its own thread, or all of them on the shared epoll thread."""
+    """Each transfer on its own thread, all on the shared epoll thread, or in a worker process."""
     return request.param
 
 
@@ -76,8 +76,13 @@ def serve(tftp_root: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
     def start(**overrides: Any) -> Running:
-        if overrides.pop("engine", "threads") == "reactor":
-            overrides["transfer_threads"] = 0
+        engine = overrides.pop("engine", "threads")
+        if engine == "reactor":
+            overrides.update(transfer_threads=0, workers=0)
+        elif engine == "worker":
+            overrides.update(transfer_threads=0, workers=1)
+        else:
+            overrides.setdefault("workers", 0)
         settings = TftpSettings(root=overrides.pop("root", tftp_root), listen="127.0.0.1",
                                 port=0, **overrides)
         events_path = tmp_path / f"events-{len(started)}.jsonl"
@@ -96,6 +101,9 @@ def serve(tftp_root: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         assert ready.wait(10), "server did not start"
+        if engine == "worker":
+            asyncio.run_coroutine_threadsafe(server.start_workers(), loop).result(30)
+            assert server._workers, "no worker process"
         r = Running(server, Path(settings.root), events_path, loop, thread, log)
         started.append(r)
         return r

@@ -1,0 +1,101 @@
+"""TFTP transfer workers: child processes that run transfers, so many at once use every CPU.
+
+The server keeps everything that decides (request parsing, path rules, negotiation, logs and
+events); a worker only moves blocks. The server hands a worker the transfer's connected socket
+and the opened file over a Unix socket (SCM_RIGHTS) with the negotiated parameters as JSON;
+the worker answers with one JSON report per transfer when it ends. A worker exits when told to,
+or when the server's end of the channel closes (the server died).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+from typing import Any
+
+from pxelab.serve.tftp import TftpSettings, _Reactor, _Read, _Transfer
+from pxelab.wire import tftp as w
+
+
+class WorkerHost:
+    """Stands in for TftpServer inside a worker: the transfers report through the channel."""
+
+    def __init__(self, chan: socket.socket) -> None:
+        self.chan = chan
+        self.lock = threading.Lock()
+        self.settings = TftpSettings(root="/")
+        self._loop = None
+        self._loop_thread = None
+        self._reactor = _Reactor()
+        self.active: set[_Transfer] = set()
+        self.max_threads = os.cpu_count() or 1
+
+    def _done(self, t: _Transfer, outcome: str, extra: dict[str, Any]) -> None:
+        self.active.discard(t)
+        report = {"id": t.wid, "outcome": outcome, "bytes": t.bytes, "extra": extra}  # type: ignore[attr-defined]
+        with self.lock, contextlib.suppress(OSError):
+            self.chan.send(json.dumps(report).encode())
+
+    def start(self, job: dict[str, Any], fds: list[int]) -> None:
+        sock = socket.socket(fileno=fds[0])
+        self.settings.timeout = job["timeout"]
+        self.settings.retries = job["retries"]
+        neg = w.Negotiated(job["oack"], job["blksize"], job["neg_timeout"], job["windowsize"],
+                           job["tsize"])
+        threads = sum(1 for t in self.active if t.mode == "thread")
+        mode = "thread" if threads < self.max_threads else "reactor"
+        oack = bytes.fromhex(job["oack_raw"]) if job["oack_raw"] else None
+        addr = (job["addr"][0], job["addr"][1])
+        t = _Read.__new__(_Read)
+        t.wid = job["id"]  # type: ignore[attr-defined]
+        self.active.add(t)
+        _Read.__init__(t, self, addr, sock, True, job["file"], job["path"], neg, mode,
+                       fd=fds[1], size=job["size"], netascii=job["netascii"], oack=oack)
+
+    def stop(self) -> None:
+        threads = []
+        for t in list(self.active):
+            if t.mode == "thread" and t._thread is not None:
+                t.wake()
+                threads.append(t._thread)
+        for th in threads:
+            th.join(5.0)
+        self._reactor.stop_sync()
+
+
+def main(fd: int) -> int:
+    chan = socket.socket(fileno=fd)
+    host = WorkerHost(chan)
+    try:
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(chan, 65536, 4)
+            except InterruptedError:
+                continue
+            if not msg:
+                break
+            job = json.loads(msg)
+            if job.get("stop"):
+                break
+            try:
+                host.start(job, fds)
+            except Exception as exc:  # one bad job must not end the others
+                for f in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(f)
+                report = {"id": job.get("id"), "outcome": "failed", "bytes": 0,
+                          "extra": {"reason": f"worker: {exc}"}}
+                with host.lock:
+                    chan.send(json.dumps(report).encode())
+    finally:
+        host.stop()
+        chan.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1])))
