@@ -1,5 +1,6 @@
 """Real DHCP clients read what our encoder overloads: busybox udhcpc and ISC dhclient get the
-server identifier (54) and lease time (51) only from the file/sname fields of our replies.
+server identifier (54) and lease time (51) only from the file field of our replies, behind a
+300-byte option split over two fields, which dhclient joins back (RFC 3396).
 The server is tests/wire/dhcp_responder.py (pxelab.wire.dhcp on a socket, in a namespace)."""
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def test_dhclient_reads_overloaded_options(lab, tmp_path):
     assert f"fixed-address {OFFERED};" in text, text
     assert "option dhcp-lease-time 4242;" in text
     assert f"option dhcp-server-identifier {SERVER};" in text
+    # dhclient joined both pieces of the split option 227 (RFC 3396): 300 bytes.
+    assert f"option unknown-227 {':'.join(['e3'] * 300)};" in text
     assert_request_names_our_server(requests())
 
 
