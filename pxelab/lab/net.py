@@ -297,7 +297,7 @@ def _eui64_link_local(mac: str) -> str:
 
 # --------------------------------------------------------------------------- the lab
 
-_LIVE: dict[str, Lab] = {}
+_LIVE: dict[int, Lab] = {}  # id(lab) -> lab: every lab alive in this process
 _NETEM: bool | None = None
 _LIVE_LOCK = threading.Lock()
 _HANDLERS_INSTALLED = False
@@ -387,7 +387,7 @@ class Lab:
         if problem:
             raise LabError(problem)
         with _LIVE_LOCK:
-            _LIVE[self.lab_id] = self
+            _LIVE[id(self)] = self
         _install_handlers()
         self._started = True
         self._create_ns(self.bridge_ns)
@@ -429,7 +429,7 @@ class Lab:
         for ns in reversed(self._namespaces):
             _ip("netns", "delete", ns, check=False)
         with _LIVE_LOCK:
-            _LIVE.pop(self.lab_id, None)
+            _LIVE.pop(id(self), None)
 
     # -- building
 
