@@ -121,6 +121,7 @@ class ScriptedClient:
         self.client, self.lab, self.work, self.scn = client, lab, work, scn
         self.host = lab.add_host(client.name, mac=client.mac)
         self.port = client.name
+        self.mac = client.mac or self.host.mac
 
     def argv(self, select: str | None) -> list[str]:
         from pxelab.lab.runner import _pxelab
@@ -154,11 +155,13 @@ class ScriptedClient:
         select = c.select or next((s.value for s in c.steps if s.action == "select"), None)
         proc, console = self._probe(select)
         elapsed = time.monotonic() - t0
+        ended_s = timeline.now()
         data = _json(proc.stdout)
         label = _label_for_text(data, select) if select else None
         if label and label != select:
             # The step named the entry by its menu text; PXELINUX boots labels.
             proc, more = self._probe(label)
+            ended_s = timeline.now()
             console += more
             data = _json(proc.stdout)
         (self.work / f"probe-{c.name}.json").write_text(proc.stdout)
@@ -174,6 +177,10 @@ class ScriptedClient:
         res.details = {"probe": data}
         if data.get("menu"):
             res.time_to_menu_s = _menu_time(data, elapsed)
+            # The probe's clock starts after Python did: anchor its menu time at its exit.
+            times = [e.get("t") for e in data.get("timeline") or [] if isinstance(e, dict)]
+            last = max([t for t in times if isinstance(t, int | float)] or [res.time_to_menu_s])
+            res.details["menu_s"] = round(ended_s - (last - res.time_to_menu_s), 3)
         try:
             self._steps(data, screen)
             if not any(s.action == "expect_failure" for s in c.steps) and not data.get("ok"):
@@ -248,11 +255,8 @@ def _menu_text(m: dict[str, Any]) -> str:
 def _menu_time(data: dict[str, Any], fallback: float) -> float:
     """Seconds to the menu from the probe's own timeline, when it has one."""
     for ev in data.get("timeline") or []:
-        if not isinstance(ev, dict):
-            continue
-        text = " ".join(str(v) for v in ev.values()).lower()
-        t = ev.get("t", ev.get("t_s", ev.get("elapsed_s")))
-        if "menu" in text and isinstance(t, int | float):
+        t = ev.get("t") if isinstance(ev, dict) else None
+        if ev.get("phase") == "menu" and isinstance(t, int | float):
             return round(float(t), 3)
     return round(fallback, 3)
 
@@ -315,6 +319,8 @@ class VmClient:
         self.tap = lab.add_tap(client.name)
         self.port = self.tap
         self.menu_at: float | None = None
+        self.profile = vm_profile(client)
+        self.mac = self.profile.nic.mac
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
         from pxelab.lab.runner import ClientResult
@@ -322,7 +328,7 @@ class VmClient:
 
         c = self.client
         res = ClientResult(c.name, "vm", False)
-        vm = VM(vm_profile(c), tap=self.tap, workdir=self.work / f"vm-{c.name}", lab=self.lab,
+        vm = VM(self.profile, tap=self.tap, workdir=self.work / f"vm-{c.name}", lab=self.lab,
                 name=c.name)  # fmt: skip
         failure: StepFailure | None = None
         client_deadline = min(deadline, time.monotonic() + c.timeout)
@@ -339,6 +345,8 @@ class VmClient:
                 res.screen = vm.console.render()
         if vm.started_at is not None and self.menu_at is not None:
             res.time_to_menu_s = round(self.menu_at - vm.started_at, 3)
+            # on the scenario's clock, for the report's phase chart
+            res.details["menu_s"] = round(timeline.now() - (time.monotonic() - self.menu_at), 3)
         console = ""
         if vm.console_log.exists():
             console = vm.console_log.read_bytes().decode("utf-8", errors="replace")

@@ -26,7 +26,8 @@ MAX_ARROWS = 160
 PHASE_COLOURS = {
     "tree": "#9e9e9e", "network": "#8d6e63", "services": "#7e57c2", "checks": "#26a69a",
     "teardown": "#bdbdbd", "firmware": "#ffb74d", "dhcp": "#42a5f5", "proxy": "#5c6bc0",
-    "tftp": "#66bb6a", "menu": "#ef5350",
+    "tftp": "#66bb6a", "menu": "#ef5350", "nbp": "#66bb6a", "pxelinux": "#9ccc65",
+    "client": "#ffcc80",
 }  # fmt: skip
 
 
@@ -278,7 +279,7 @@ def timeline_svg(phases: Sequence[dict[str, Any]], scale_s: float) -> str:
     for i, p in enumerate(rows):
         y = i * bar_h + 2
         name = str(p["name"])
-        colour = PHASE_COLOURS.get(name.split()[0], "#ffa726")
+        colour = PHASE_COLOURS.get(name.split()[-1], PHASE_COLOURS.get(name.split()[0], "#ffa726"))
         x0 = 150 + float(p["start_s"]) * px
         w = max(1.0, float(p["duration_s"]) * px)
         out.append(f'<text x="0" y="{y + 11}">{html.escape(name[:22])}</text>')

@@ -371,9 +371,12 @@ def _run(
             deadline = time.monotonic() + scn.timeout
             failure: StepFailure | None = None
             vm_timed = False
+            client_starts: list[float] = []
             for r in runners:
-                with timeline.phase(f"client {r.client.name}"):
+                with timeline.phase(f"client {r.client.name}") as ph:
+                    client_starts.append(ph.start_s)
                     outcome = r.run(timeline, deadline)
+                outcome.result.details.setdefault("mac", r.mac)
                 result.clients.append(outcome.result)
                 artifacts["console"] += f"===== client {r.client.name} ({r.client.kind})\n"
                 artifacts["console"] += outcome.console
@@ -392,6 +395,8 @@ def _run(
                 time.sleep(0.2)  # let the servers flush the last events
                 events = services.events()
                 artifacts["events"] = events
+                for client_res, start in zip(result.clients, client_starts, strict=False):
+                    boot_phases(timeline, client_res, start, events)
                 if failure is not None:
                     raise failure
                 roots = [str(tree)]
@@ -408,6 +413,44 @@ def _run(
             artifacts["service_logs"] = [log for _, _, log in services.procs]
             with timeline.phase("teardown"):
                 lab.close()
+
+
+def boot_phases(
+    timeline: Timeline, client: ClientResult, start_s: float, events: list[dict[str, Any]]
+) -> None:
+    """A client's boot cut into phases from what the servers saw of it (by MAC, then by IP):
+    firmware (start to DISCOVER), dhcp (to the router's ACK), proxy (prompt and boot server
+    discovery, to the first TFTP request), nbp (the boot file's transfer), pxelinux (config
+    search and modules, to the menu)."""
+    mac = str(client.details.get("mac") or "").lower()
+    if not mac:
+        return
+    mine = [e for e in events if str(e.get("client", "")).lower() == mac and e.get("ts")]
+    discover = next((e for e in mine if e.get("event") in ("discover", "offer")), None)
+    ack = next((e for e in mine if e.get("service") == "router" and e.get("event") == "ack"), None)
+    if discover is None:
+        return
+    marks = [("firmware", start_s), ("dhcp", timeline.at_wall(discover["ts"]))]
+    if ack is not None:
+        marks.append(("proxy", timeline.at_wall(ack["ts"])))
+        ip = ack.get("ip")
+        tftp = [e for e in events if e.get("service") == "tftp" and e.get("client") == ip
+                and e.get("ts")]  # fmt: skip
+        first = next((e for e in tftp if e.get("event") == "request"), None) or (
+            tftp[0] if tftp else None
+        )
+        if first is not None:
+            marks.append(("nbp", timeline.at_wall(first["ts"])))
+            done = next((e for e in tftp if e.get("event") in ("transfer", "sent")
+                         and e.get("file") == first.get("file")), None)  # fmt: skip
+            if done is not None:
+                marks.append(("pxelinux", timeline.at_wall(done["ts"])))
+    end = client.details.get("menu_s")
+    for (name, t), nxt in zip(marks, [*marks[1:], ("end", end)], strict=True):
+        stop = nxt[1]
+        if stop is None or stop < t:
+            continue
+        timeline.add(f"{client.name} {name}", t, stop - t)
 
 
 # -------------------------------------------------------------------------- many scenarios

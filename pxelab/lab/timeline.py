@@ -29,6 +29,7 @@ class Phase:
 class Timeline:
     def __init__(self, on_phase: Callable[[str], None] | None = None) -> None:
         self.t0 = time.monotonic()
+        self.wall0 = time.time()  # server events carry wall-clock stamps
         self.phases: list[Phase] = []
         self._on_phase = on_phase
 
@@ -49,6 +50,10 @@ class Timeline:
     def add(self, name: str, start_s: float, duration_s: float) -> None:
         """A phase measured elsewhere (e.g. from console timestamps), on this clock."""
         self.phases.append(Phase(name, start_s, max(0.0, duration_s)))
+
+    def at_wall(self, ts: float) -> float:
+        """A wall-clock time (an event's `ts`) on this timeline's clock."""
+        return ts - self.wall0
 
     def as_list(self) -> list[dict[str, float | str]]:
         return [p.as_dict() for p in sorted(self.phases, key=lambda p: p.start_s)]

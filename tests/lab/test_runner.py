@@ -82,6 +82,9 @@ def test_scenario_passes_and_writes_the_report(runs: dict[str, tuple[Result, Pat
     assert data["time_to_menu_s"] > 0
     names = [p["name"] for p in data["phases"]]
     assert names[:3] == ["tree", "network", "services"] and "client probe" in names
+    # the client's boot, cut by what the router and proxy saw of it
+    for phase in ("firmware", "dhcp", "proxy", "nbp", "pxelinux"):
+        assert f"probe {phase}" in names, names
     assert all(p["duration_s"] >= 0 and p["start_s"] >= 0 for p in data["phases"])
     assert "PXE Boot Menu" in (rep / "screen.txt").read_text()
     assert "pxelab probe" in (rep / "console.log").read_text()
