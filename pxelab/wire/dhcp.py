@@ -479,6 +479,8 @@ class DhcpMessage:
             if len(value) > size:
                 raise EncodeError(f"{what}: {len(value)} bytes, the header field holds {size}")
         if not self.cookie:
+            if len(self.options):
+                raise EncodeError("a BOOTP message without the magic cookie carries no options")
             if len(self.vendor_area) > 64:
                 raise EncodeError(f"BOOTP vendor area: {len(self.vendor_area)} bytes, max 64")
             body = self._header(sname, file) + self.vendor_area.ljust(64, b"\x00")

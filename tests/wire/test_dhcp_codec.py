@@ -177,6 +177,9 @@ def test_bootp_without_cookie():
     assert msg.file == b"boot"
     assert msg.encode() == data
     assert dhcp.decode(header()).cookie is False  # header only
+    msg.options.set(53, 1)
+    with pytest.raises(EncodeError):
+        msg.encode()
 
 
 def test_reply_to():
