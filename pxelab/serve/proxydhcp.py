@@ -1,9 +1,10 @@
 """The proxyDHCP service on asyncio: UDP 67 and 4011, answers decided by boot.policy.
 
 Embeddable like the TFTP server: `ProxyDhcpServer(cfg, ...)`, `await start()`, `await stop()`
-in the caller's loop. Plain non-blocking sockets watched with `loop.add_reader`; each wake-up
-drains the socket (recvmsg with IP_PKTINFO, so the arrival interface and its address are known)
-and answers every packet at once unless a `dhcp-reply-delay` applies.
+in the caller's loop. Each socket has a thread blocked in recvmsg (with IP_PKTINFO, so the
+arrival interface and its address are known) that answers at once; only replies held back by
+`dhcp-reply-delay` go through the event loop (call_later). The policy is pure and its caches
+are plain dicts, so the two threads share it under the GIL.
 
 Where replies go (dnsmasq 2.90, dhcp.c): on 67, relayed requests (giaddr) go to the relay on
 port 67; replies with ciaddr to the client's address on 68; everything else is broadcast to
@@ -25,6 +26,7 @@ import fcntl
 import logging
 import socket
 import struct
+import threading
 import time
 from ipaddress import IPv4Address
 
@@ -99,6 +101,8 @@ class ProxyDhcpServer:
         self.log_dhcp = cfg.log_dhcp if log_dhcp is None else log_dhcp
         self.port, self.pxe_port, self.client_port = port, pxe_port, client_port
         self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._locals: dict[int, Local | None] = {}
         self._locals_at = 0.0
@@ -125,7 +129,6 @@ class ProxyDhcpServer:
             if self.interface:
                 s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, self.interface.encode())
             s.bind((address, port))
-            s.setblocking(False)
         except OSError:
             s.close()
             raise
@@ -142,16 +145,27 @@ class ProxyDhcpServer:
             self._socks[0].close()
             self._socks = []
             raise
+        self._stopping = False
         for sock, port in zip(self._socks, (67, 4011), strict=True):
-            self._loop.add_reader(sock.fileno(), self._readable, sock, port)
+            t = threading.Thread(target=self._serve, args=(sock, port),
+                                 name=f"proxydhcp-{port}", daemon=True)
+            t.start()
+            self._threads.append(t)
         for r in self.cfg.ranges:
             mask = f"/{r.netmask}" if r.netmask else ""
             log.info("DHCP, proxy on subnet %s%s", r.address, mask)
 
     async def stop(self) -> None:
+        self._stopping = True
         for sock in self._socks:
-            if self._loop is not None:
-                self._loop.remove_reader(sock.fileno())
+            # wakes a thread blocked in recvmsg (Linux does so even though an unconnected
+            # UDP socket answers ENOTCONN)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for t in self._threads:
+            await asyncio.to_thread(t.join, 5.0)
+        self._threads = []
+        for sock in self._socks:
             sock.close()
         self._socks = []
 
@@ -179,20 +193,28 @@ class ProxyDhcpServer:
         self._locals[ifindex] = local
         return local
 
-    def _readable(self, sock: socket.socket, port: int) -> None:
-        now = time.monotonic()
-        if now - self._locals_at > 10.0:  # interface addresses change: look again every 10 s
-            self._locals.clear()
-            self._locals_at = now
+    def _serve(self, sock: socket.socket, port: int) -> None:
+        """One thread per socket, blocked in recvmsg: per packet one receive, one send, and
+        no event-loop round trip (the loop's per-wake-up cost was most of the CPU)."""
         recvmsg, packet, unpack = sock.recvmsg, self._packet, _PKTINFO.unpack_from
-        for _ in range(256):  # drain, but let other work (TFTP) run between batches
+        monotonic = time.monotonic
+        while not self._stopping:
             try:
                 data, anc, _flags, src = recvmsg(4096, _ANC_SPACE)
-            except (BlockingIOError, InterruptedError):
-                return
+            except InterruptedError:
+                continue
             except OSError as exc:
+                if self._stopping:
+                    return
                 self._warn("recv", f"receive error: {exc}")
-                return
+                time.sleep(0.01)
+                continue
+            if not data:
+                continue  # woken by stop(), or an empty datagram
+            now = monotonic()
+            if now - self._locals_at > 10.0:  # interface addresses change: look again
+                self._locals.clear()
+                self._locals_at = now
             # IP_PKTINFO is the only control message this socket asks for
             ifindex = unpack(anc[0][2])[0] if anc else 0
             try:
@@ -234,7 +256,8 @@ class ProxyDhcpServer:
             return
         dest = self._destination(req, d.reply, port, src)
         if d.delay and self._loop is not None:
-            self._loop.call_later(d.delay, self._send, sock, d.reply, dest, ifindex)
+            self._loop.call_soon_threadsafe(self._loop.call_later, d.delay, self._send, sock,
+                                            d.reply, dest, ifindex)
         else:
             self._send(sock, d.reply, dest, ifindex)
 
