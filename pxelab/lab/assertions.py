@@ -166,6 +166,10 @@ _DNSMASQ_TFTP = [
 _DNSMASQ_DHCP = re.compile(
     r"dnsmasq-dhcp(?:\[\d+\])?: (?:\d+ )?(PXE\([^)]*\)|DHCP\w*\([^)]*\)|\S+\([^)]*\)) (.*)$"
 )
+_DHCP_EVENTS = {"DHCPDISCOVER": "discover", "DHCPOFFER": "offer", "DHCPREQUEST": "request",
+                "DHCPACK": "ack", "DHCPNAK": "nak", "PXE": "pxe"}  # fmt: skip
+_MAC_IN = re.compile(r"\b[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\b")
+_IP_IN = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 _TS = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) ")
 
 
@@ -199,8 +203,16 @@ def dnsmasq_events(
         else:
             md = _DNSMASQ_DHCP.search(line)
             if md:
-                out.append({"ts": ts, "service": service_dhcp, "event": md.group(1).split("(")[0],
-                            "detail": md.group(2), "source": "dnsmasq"})
+                name = md.group(1).split("(")[0]
+                rec = {"ts": ts, "service": service_dhcp, "event": _DHCP_EVENTS.get(name, name),
+                       "detail": md.group(2), "source": "dnsmasq"}  # fmt: skip
+                mac = _MAC_IN.search(md.group(2))
+                if mac:
+                    rec["client"] = mac.group(0).lower()
+                ip = _IP_IN.search(md.group(2))
+                if ip and rec["event"] == "ack":
+                    rec["ip"] = ip.group(0)
+                out.append(rec)
     return out
 
 

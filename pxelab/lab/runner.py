@@ -147,11 +147,20 @@ class _Services:
         self.dnsmasq_logs: list[tuple[Path, str]] = []
         self.procs: list[tuple[str, subprocess.Popen[Any], Path]] = []
 
-    def _start(self, host: Any, name: str, argv: list[str]) -> subprocess.Popen[Any]:
+    def _start(
+        self, host: Any, name: str, argv: list[str], stamp: bool = False
+    ) -> subprocess.Popen[Any]:
         log = self.work / f"{name}.log"
-        fh = open(log, "wb")  # noqa: SIM115 - the child owns it until teardown
-        proc = host.popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        fh.close()
+        if not stamp:
+            fh = open(log, "wb")  # noqa: SIM115 - the child owns it until teardown
+            proc = host.popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            fh.close()
+        else:
+            # dnsmasq's stderr log has no clock: stamp each line as it arrives, so its events
+            # line up with everything else.
+            proc = host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+            threading.Thread(target=_stamp_lines, args=(proc.stdout, log), daemon=True).start()
         self.procs.append((name, proc, log))
         return proc
 
@@ -171,7 +180,7 @@ class _Services:
             conf.chmod(0o644)
             log = self.work / "router.log"
             self.dnsmasq_logs.append((log, "router"))
-            self._start(host, "router", _dnsmasq_argv(conf, self.work / "router.pid"))
+            self._start(host, "router", _dnsmasq_argv(conf, self.work / "router.pid"), True)
             return
         events = self.work / "events-router.jsonl"
         self.event_files.append(events)
@@ -201,7 +210,7 @@ class _Services:
         if p.implementation == "dnsmasq":
             assert conf is not None
             self.dnsmasq_logs.append((self.work / "proxy.log", "proxydhcp"))
-            self._start(host, "proxy", _dnsmasq_argv(conf, self.work / "proxy.pid"))
+            self._start(host, "proxy", _dnsmasq_argv(conf, self.work / "proxy.pid"), True)
             return
         events = self.work / "events-proxy.jsonl"
         self.event_files.append(events)
@@ -253,6 +262,12 @@ class _Services:
                 out.extend(dnsmasq_events(lines, service_dhcp=service))
         out.sort(key=lambda e: e.get("ts") or 0.0)
         return out
+
+
+def _stamp_lines(stream: Any, log: Path) -> None:
+    with log.open("w", buffering=1) as out:
+        for raw in iter(stream.readline, b""):
+            out.write(f"{time.time():.6f}\t{raw.decode(errors='replace')}")
 
 
 def _dnsmasq_argv(conf: Path, pidfile: Path) -> list[str]:
