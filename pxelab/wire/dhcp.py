@@ -54,7 +54,6 @@ from typing import Any
 from pxelab.wire import pxe
 from pxelab.wire.errors import EncodeError, TruncatedError, WireError
 from pxelab.wire.options import (
-    TABLE,
     ClientId,
     MessageType,
     Opt,
@@ -93,6 +92,7 @@ __all__ = [
     "Opt",
     "Options",
     "decode",
+    "option_name",
     "reply_to",
 ]
 
@@ -758,7 +758,3 @@ def reply_to(
     if server_id is not None:
         reply.options.set(Opt.SERVER_ID, server_id)
     return reply
-
-
-def option_names() -> dict[int, str]:
-    return {code: name for code, (name, _) in TABLE.items()}
