@@ -22,7 +22,8 @@ pxe_uefi_workaround, find_boot), checked field by field against a captured dnsma
   with no file (0 = local boot) gets no answer, as in dnsmasq: the client boots from disk.
   REQUEST (or DISCOVER) without 43.71 (iPXE's ProxyDHCPREQUEST) -> the proxy answer again.
 - Reply options in dnsmasq's order: 53, 54 (own address), 60 (the matched vendor class), 97
-  (echoed when the client sent at least 17 bytes), 43, then 82 echoed for relays.
+  (echoed when the client sent at least 17 bytes), 43, then `dhcp-option-pxe` options
+  (dnsmasq 2.92; plain `dhcp-option` lines are never sent by a proxy), then 82 for relays.
 - 43: 6 discovery control (3; 2 when a service has no known server; 8 without menu), 8 boot
   servers, 9 menu (items that would pass 253 bytes drop the whole menu, as dnsmasq), 10
   prompt (configured, else "PXE" with timeout 0, or 255 for a choice), then the configured
@@ -452,8 +453,35 @@ class ProxyPolicy:
         if (pxe_port and single is None) or not redirect:
             subs = self._pxe_subopts(arch, tags, local, v60)
             tail = _encap43(subs)
+        tail += self._pxe_only_options(tags, local)
         return _Plan(reply_type, siaddr, sname[:63], file[:127], head, tail,
                      file.decode(errors="replace"), str(IPv4Address(siaddr)), vendor.decode())
+
+    def _pxe_only_options(self, tags: Tagset, local: Local) -> bytes:
+        """dnsmasq's "dhcp-option-pxe ONLY" options (option_filter in PXE mode): per option
+        number the last matching tagged line, else the last untagged one; sent last line
+        first, an address 0.0.0.0 meaning this server."""
+        lines = [o for o in reversed(self.cfg.options)
+                 if o.pxe_only and o.vendor is None and o.encap is None]
+        if not lines:
+            return b""
+        chosen: dict[int, DhcpOption] = {}
+        for o in lines:
+            if o.tags and tags_match(o.tags, tags) and o.number not in chosen:
+                chosen[o.number] = o
+        for o in lines:
+            if not o.tags and o.number not in chosen:
+                chosen[o.number] = o
+        out = bytearray()
+        for o in lines:
+            if chosen.get(o.number) is not o:
+                continue
+            value = o.value
+            if o.is_address:
+                value = b"".join(local.address.packed if value[i:i + 4] == ZERO4
+                                 else value[i:i + 4] for i in range(0, len(value), 4))
+            out += bytes((o.number, len(value))) + value
+        return bytes(out)
 
     def _configured_vendor(self, tags: Tagset, v60: bytes) -> list[tuple[int, bytes]]:
         out = []

@@ -285,6 +285,7 @@ class OptionValue:
     is_string: bool = False
     is_hex: bool = False
     mask: bytes | None = None
+    is_address: bool = False
 
 
 def parse_value(
@@ -362,16 +363,18 @@ def parse_value(
         return OptionValue((number & ((1 << (8 * length)) - 1)).to_bytes(length, "big"))
     if is_addr:
         out = bytearray()
+        plain = True
         for piece in text.split(","):
             addr, _, net = piece.partition("/")
             ip = _addr(addr.strip(), source, "address").packed
             if not net:
                 out += ip
             else:
+                plain = False
                 bits = _int(net, source, "prefix length", 0, 32)
                 out.append(bits)
                 out += ip[: (bits + 7) // 8]
-        return OptionValue(bytes(out))
+        return OptionValue(bytes(out), is_address=plain)
     return OptionValue(text.encode(), is_string=True)
 
 
@@ -563,7 +566,7 @@ class _Reader:
                           "/etc/hosts only when serving (as dnsmasq does)")
 
     def _dhcp_opt(self, args: list[Arg], source: Source, name: str, *, force: bool = False,
-                  match: bool = False) -> None:
+                  match: bool = False, pxe: bool = False) -> None:
         tags: list[str] = []
         vendor: str | None = None
         encap: int | None = None
@@ -639,10 +642,14 @@ class _Reader:
             ))
         opt = DhcpOption(
             number=number or 0, value=value.data, vendor=vendor, encap=encap, force=force,
-            is_string=value.is_string, tags=tuple(tags), source=source,
+            is_string=value.is_string, tags=tuple(tags), source=source, pxe_only=pxe,
+            is_address=value.is_address and not encapsulated,
         )
         self.cfg.options.append(opt)
-        if vendor is None:
+        if pxe and (vendor is not None or encap is not None):
+            self.cfg.warn(source, name, "vendor:/encap: options of dhcp-option-pxe are not "
+                          "supported; use dhcp-option=vendor:... for option 43")
+        elif vendor is None and not pxe:
             self.cfg.warn(source, name, (
                 "not sent: a proxy reply carries only option-43 (vendor:) sub-options, "
                 "as in dnsmasq's proxy mode"
@@ -653,6 +660,9 @@ class _Reader:
 
     def opt_dhcp_option_force(self, args: list[Arg], source: Source, name: str) -> None:
         self._dhcp_opt(args, source, name, force=True)
+
+    def opt_dhcp_option_pxe(self, args: list[Arg], source: Source, name: str) -> None:
+        self._dhcp_opt(args, source, name, pxe=True)
 
     def opt_dhcp_match(self, args: list[Arg], source: Source, name: str) -> None:
         self._dhcp_opt(args, source, name, match=True)

@@ -17,7 +17,7 @@ so findings and errors can name the line to fix. Lists keep the order of the con
                                        single_port, port
       boot             [BootEntry]     `dhcp-boot`: file, server_name, server_address /
                                        server_host, tags
-      options          [DhcpOption]    `dhcp-option(-force)`: number, value bytes, vendor
+      options          [DhcpOption]    `dhcp-option(-force,-pxe)`: number, value bytes, vendor
                                        (option-43 encapsulation for that vendor class),
                                        encap, force, tags; each pxe-prompt is here too
                                        (43.10, vendor_pxe), in file order
@@ -136,6 +136,9 @@ class DhcpOption:
 
     `vendor` set: a sub-option of 43 sent to clients whose option 60 contains that text;
     `vendor_pxe`: sent to any configured PXE vendor class (how pxe-prompt is stored).
+    `pxe_only`: a `dhcp-option-pxe` line, the only plain options a proxy reply carries (after
+    43; per number the last matching tagged line wins, else the last untagged one).
+    `is_address`: an address list, where 0.0.0.0 means "this server".
     """
 
     number: int
@@ -147,6 +150,8 @@ class DhcpOption:
     is_string: bool = False
     tags: Tags = ()
     source: Source = NO_SOURCE
+    pxe_only: bool = False
+    is_address: bool = False
 
 
 @dataclass(frozen=True)

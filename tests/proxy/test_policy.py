@@ -98,6 +98,25 @@ def test_tag_if_combines_tags_in_order() -> None:
     assert decide(conf, request(arch=0)).file == "pxelinux.0"
 
 
+def test_dhcp_option_pxe_plain_options_after_43() -> None:
+    # dnsmasq 2.92's dhcp-option-pxe: the one way to put plain options in proxy replies
+    conf = SEED + (
+        "dhcp-option-pxe=option:tftp-server-address,0.0.0.0\n"
+        "dhcp-option-pxe=66,first\n"
+        "dhcp-option-pxe=66,second\n"
+        "dhcp-match=set:ipxe,175\n"
+        "dhcp-option-pxe=tag:ipxe,66,ipxe-server\n"
+        "dhcp-option=67,never.0\n"
+    )
+    m = dhcp.decode(decide(conf, request()).reply)
+    codes = list(m.options)
+    assert codes[codes.index(43) + 1:] == [66, 150]  # after 43, last line first
+    assert m.options.raw(66) == b"second" and m.options.raw(150) == PROXY.packed
+    assert 67 not in m.options
+    m = dhcp.decode(decide(conf, request(ipxe=True)).reply)
+    assert m.options.raw(66) == b"ipxe-server"
+
+
 def test_boot_per_arch_with_next_server() -> None:
     conf = SEED + (
         "dhcp-match=set:efi64,option:client-arch,7\n"
