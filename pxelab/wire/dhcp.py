@@ -741,8 +741,9 @@ def reply_to(
     yiaddr: Any = "0.0.0.0",
     siaddr: Any = "0.0.0.0",
 ) -> DhcpMessage:
-    """A reply skeleton per RFC 2131 table 3: xid, flags, giaddr, chaddr, htype/hlen copied;
-    ciaddr copied for INFORM/ACK-to-INFORM use by the caller if needed."""
+    """A reply skeleton per RFC 2131 table 3: xid, flags, giaddr, chaddr, htype/hlen copied,
+    hops and secs 0, option 53 first (then 54 if `server_id`). ciaddr stays 0: an ACK may
+    copy the request's (RFC 2131), dnsmasq's PXE ACK on port 4011 does not; the caller picks."""
     reply = DhcpMessage(
         op=BOOTREPLY,
         htype=request.htype,
