@@ -75,6 +75,7 @@ class Arrow:
     dst: str
     label: str
     kind: str  # "dhcp" | "proxy" | "tftp"
+    client: str = ""  # the client this packet is about (its MAC, then its label)
 
 
 def _frames(pcap: Path) -> Iterator[tuple[float, bytes]]:
@@ -164,8 +165,9 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
             except Exception:
                 continue
             src, dst = who(smac, sip), who(dmac, dip)
+            chaddr = _mac(bytes(bootp.chaddr)[:6])
             if not bootp.haslayer(DHCP):
-                arrows.append(Arrow(rel, src, dst, "BOOTP", "dhcp"))
+                arrows.append(Arrow(rel, src, dst, "BOOTP", "dhcp", chaddr))
                 continue
             opts = {o[0]: o[1:] for o in bootp[DHCP].options if isinstance(o, tuple)}
             mtype = opts.get("message-type", (0,))[0]
@@ -182,7 +184,7 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
             if on_4011:
                 label += " (4011)"
             kind = "proxy" if (mtype in (2, 5) and is_proxy) or on_4011 else "dhcp"
-            arrows.append(Arrow(rel, src, dst, label, kind))
+            arrows.append(Arrow(rel, src, dst, label, kind, chaddr))
             continue
         if len(payload) < 2 or not (
             dport == 69 or (sip, sport) in tftp_ports or (dip, dport) in tftp_ports
@@ -190,18 +192,20 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
             continue
         src, dst = who(smac, sip), who(dmac, dip)
         op = int.from_bytes(payload[:2], "big")
+        client = smac if (op in (1, 2) or (sip, sport) in tftp_ports) else dmac
         if op in (1, 2):
             parts = payload[2:].split(b"\0")
             fname = parts[0].decode(errors="replace")
             tftp_ports.add((sip, sport))
             opts_text = " ".join(p.decode(errors="replace") for p in parts[2:] if p)
-            arrows.append(Arrow(rel, src, dst, f"RRQ {fname} {opts_text}".strip(), "tftp"))
+            arrows.append(Arrow(rel, src, dst, f"RRQ {fname} {opts_text}".strip(), "tftp",
+                                client))
         elif op in (3, 4):
             key = (src, dst, "DATA" if op == 3 else "ACK")
             block = int.from_bytes(payload[2:4], "big")
             agg = transfer.get(key)
             if agg is None or rel - agg.t > 5.0 or block <= 1:
-                agg = Arrow(rel, src, dst, f"{key[2]} #{block}", "tftp")
+                agg = Arrow(rel, src, dst, f"{key[2]} #{block}", "tftp", client)
                 transfer[key] = agg
                 arrows.append(agg)
             else:
@@ -210,10 +214,10 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
         elif op == 5:
             msg = payload[4:].split(b"\0")[0].decode(errors="replace")
             code = int.from_bytes(payload[2:4], "big")
-            arrows.append(Arrow(rel, src, dst, f"ERROR {code} {msg}".strip(), "tftp"))
+            arrows.append(Arrow(rel, src, dst, f"ERROR {code} {msg}".strip(), "tftp", client))
         elif op == 6:
             text = " ".join(p.decode(errors="replace") for p in payload[2:].split(b"\0") if p)
-            arrows.append(Arrow(rel, src, dst, f"OACK {text}", "tftp"))
+            arrows.append(Arrow(rel, src, dst, f"OACK {text}", "tftp", client))
     order = sorted({a.src for a in arrows} | {a.dst for a in arrows} - {"broadcast"},
                    key=lambda m: _order_key(names.get(m, m)))  # fmt: skip
     if any(a.dst == "broadcast" for a in arrows):
@@ -222,6 +226,7 @@ def ladder_arrows(pcap: Path) -> tuple[list[str], list[Arrow]]:
     index = {m: labels[i] for i, m in enumerate(order)}
     for a in arrows:
         a.src, a.dst = index.get(a.src, a.src), index.get(a.dst, a.dst)
+        a.client = names.get(a.client, a.client)
     return labels, arrows
 
 
@@ -232,8 +237,26 @@ def _order_key(name: str) -> tuple[int, str]:
     return (1, name)
 
 
-def ladder_svg(pcap: Path) -> str:
+def ladders(pcap: Path) -> list[tuple[str, str]]:
+    """One ladder per client (title, inline SVG): each client's DHCP and TFTP exchange."""
     participants, arrows = ladder_arrows(pcap)
+    groups: dict[str, list[Arrow]] = {}
+    for a in arrows:
+        groups.setdefault(a.client or "other", []).append(a)
+    out = []
+    for client, mine in groups.items():
+        used = {a.src for a in mine} | {a.dst for a in mine}
+        out.append((f"client {client}", _ladder([p for p in participants if p in used], mine)))
+    return out or [("capture", _ladder([], []))]
+
+
+def ladder_svg(pcap: Path) -> str:
+    """Every DHCP/TFTP packet of the capture as one ladder."""
+    participants, arrows = ladder_arrows(pcap)
+    return _ladder(participants, arrows)
+
+
+def _ladder(participants: list[str], arrows: list[Arrow]) -> str:
     if not arrows:
         return "<p class=muted>no DHCP or TFTP packets captured</p>"
     shown = arrows[:MAX_ARROWS]
@@ -325,6 +348,10 @@ def write_index(report_root: Path, results: Sequence[Any]) -> Path:
             f'<a href="{html.escape(rel)}/{n}">{n}</a>'
             for n in ("result.json", "console.log", "screen.txt", "events.jsonl", "capture.pcap")
         )
+        ladder_html = "".join(
+            f"<h4>{html.escape(title)}</h4><div class=ladder>{svg}</div>"
+            for title, svg in ladders(folder / "capture.pcap")
+        )
         failure = ""
         if not r.passed:
             failure = f"<h3>Failure</h3><pre>{html.escape(r.failure_text())}</pre>"
@@ -332,8 +359,7 @@ def write_index(report_root: Path, results: Sequence[Any]) -> Path:
             f'<section id="{anchor}"><h2>{anchor} <span class={cls}>'
             f"{'passed' if r.passed else 'FAILED'}</span></h2><p>{links}</p>{failure}"
             f"<h3>Phases</h3>{timeline_svg(r.phases, scale)}"
-            f"<h3>DHCP and TFTP on the wire</h3><div class=ladder>"
-            f"{ladder_svg(folder / 'capture.pcap')}</div>"
+            f"<h3>DHCP and TFTP on the wire</h3>{ladder_html}"
             f"<h3>Final screen</h3><pre>{html.escape(screen)}</pre></section>"
         )
     passed = sum(1 for r in results if r.passed)
