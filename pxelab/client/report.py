@@ -3,7 +3,8 @@
 JSON (stable; the lab's scenario runner reads it) -- keys always present:
 
     ok          true when the chain reached a PXELINUX menu, a booted file or a local-boot item
-    failure     null, or {"link": "dhcp"|"proxy"|"boot-server"|"tftp"|"pxelinux", "message": str}
+    failure     null, or {"link": "dhcp"|"proxy"|"boot-server"|"tftp"|"nbp"|"pxelinux",
+                "message": str}  ("nbp": the boot file is for another architecture)
     reached     "menu" | "kernel" | "boot-file" | "local-boot" | ""
     profile, interface, mac, arch, uuid (null when the client sent no option 97)
     offers      [{server, port, kind: "dhcp"|"proxy", class: "dhcp"|"dhcp+pxe"|"proxy"|"bootp",

@@ -108,6 +108,35 @@ def _iface_mac(iface: str) -> bytes:
         return bytes.fromhex(fh.read().strip().replace(":", ""))
 
 
+# Option 93 -> the PE machine types its firmware runs (RFC 4578 / IANA; 7 and 9 both x64).
+_EFI_MACHINES = {6: {0x14C}, 7: {0x8664}, 9: {0x8664}, 10: {0x1C0, 0x1C2, 0x1C4},
+                 11: {0xAA64}}
+
+
+def nbp_mismatch(data: bytes, arch: int) -> str:
+    """Why firmware of this architecture could not start this NBP ("" when it could)."""
+    pe_machine = None
+    if data[:2] == b"MZ" and len(data) >= 0x40:
+        off = int.from_bytes(data[0x3C:0x40], "little")
+        if data[off:off + 4] == b"PE\0\0":
+            pe_machine = int.from_bytes(data[off + 4:off + 6], "little")
+    if arch == 0:
+        if pe_machine is not None:
+            return (f"is an EFI image (PE machine {pe_machine:#06x}); a BIOS PXE client "
+                    "cannot start it")
+        return ""
+    wanted = _EFI_MACHINES.get(arch)
+    if wanted is None:
+        return ""  # an architecture we do not model: no opinion
+    if pe_machine is None:
+        return (f"is not an EFI image (a BIOS NBP?); a UEFI client (arch {arch}) "
+                "cannot start it")
+    if pe_machine not in wanted:
+        return (f"is an EFI image for PE machine {pe_machine:#06x}; arch {arch} firmware "
+                "cannot start it")
+    return ""
+
+
 def _uuid_for(profile: Profile, given: str | None, mac: bytes) -> bytes | None:
     mode = profile.dhcp.uuid
     if mode == "missing":
@@ -338,6 +367,9 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
     if not nbp.found:
         return res.fail("tftp", f"boot file {file_} not found on {tftp_server} ({nbp.error})")
     res.log("tftp", f"{file_}: {nbp.bytes} bytes")
+    mismatch = nbp_mismatch(nbp.data, arch)
+    if mismatch:
+        return res.fail("nbp", f"boot file {file_} {mismatch}")
     if posixpath.basename(file_).lower() not in PXELINUX_NBPS:
         res.ok, res.reached = True, "boot-file"
         return res

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.client.conftest import probe, pxe_segment
+from tests.client.conftest import ROUTER_CONF, probe, pxe_segment
 
 pytestmark = pytest.mark.root
 
@@ -18,8 +18,9 @@ def test_no_dhcp_server() -> None:
     assert data["offers"] == []
     assert data["failure"]["link"] == "dhcp"
     assert data["failure"]["message"].startswith("no DHCP server answered")
-    discovers = [e for e in data["timeline"] if e["event"].startswith("DISCOVER")]
-    assert len(discovers) >= 2  # iPXE's 1 s then 2 s retries, cut by --timeout
+    discovers = [e["event"] for e in data["timeline"] if e["event"].startswith("DISCOVER")]
+    # iPXE's retry schedule (1, 2, 4, 8 s), cut short by --timeout.
+    assert discovers[0].startswith("DISCOVER #1") and discovers[0].endswith("waits 1 s)")
 
 
 @pytest.mark.parametrize("router", ["dnsmasq", "pxelab"])
@@ -56,3 +57,18 @@ def test_text_output_names_the_broken_link() -> None:
     assert proc.returncode == 1
     assert "FAILED at pxelinux: ldlinux.c32 not found on 192.168.10.20" in proc.stdout
     assert re.search(r"^  pxelinux\.0: \d+ bytes$", proc.stdout, re.MULTILINE)
+
+
+def test_uefi_client_offered_a_bios_boot_file() -> None:
+    # One dnsmasq as the LAN's DHCP server (no proxy) whose dhcp-boot names pxelinux.0 for
+    # every client: a UEFI client downloads it and cannot start it.
+    full = (ROUTER_CONF.replace("option:router,192.168.10.1", "option:router,192.168.10.20")
+            + "enable-tftp\ntftp-root={tree}\ndhcp-boot=pxelinux.0\n")
+    with pxe_segment(router=None, proxy_conf=full) as seg:
+        rc, data = probe(seg, "--profile", "edk2-uefi-x64", "--offer-wait", "3",
+                         "--until-complete")
+    assert rc == 1 and data["failure"]["link"] == "nbp"
+    assert data["failure"]["message"] == (
+        "boot file pxelinux.0 is not an EFI image (a BIOS NBP?); a UEFI client (arch 7) "
+        "cannot start it")
+    assert data["tftp"][0]["found"] and data["pxelinux"]["search"] == []
