@@ -144,3 +144,26 @@ def test_pytest_plugin_runs_a_scenario_and_shows_the_screen(tmp_path: Path) -> N
     assert "expected:  menu with title 'Not The Seed Menu'" in proc.stdout
     assert "| > Standard Tiny Core 4.7.6" in proc.stdout
     assert f"report:    {tmp_path / 'rep' / 'wrong'}" in proc.stdout
+
+
+@pytest.mark.root
+def test_cli_runs_in_parallel_prints_the_table_and_exits_1(tmp_path: Path) -> None:
+    require_tool("dnsmasq")
+    make_scenario(tmp_path / "s", "good", "PXE Boot Menu")
+    make_scenario(tmp_path / "s", "wrong", "Not The Seed Menu")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pxelab", "lab", str(tmp_path / "s"), "-j", "2", "--keep-going",
+         "--report", str(tmp_path / "rep")],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "good: services" in out and "wrong: client probe" in out  # progress lines
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()
+            if line.startswith(("good ", "wrong "))}  # fmt: skip
+    assert rows == {"good": "passed", "wrong": "FAILED"}
+    assert "1 of 2 passed" in out
+    assert (tmp_path / "rep" / "index.html").exists()
+    for name in ("good", "wrong"):
+        data = json.loads((tmp_path / "rep" / name / "result.json").read_text())
+        assert namespaces(data["lab_id"]) == []
