@@ -2,8 +2,8 @@
 carry the options a client must read (54, 51) only in the overloaded file field, after a
 300-byte option 227 split (RFC 3396) between the options field and the file field.
 
-Prints each request it receives as hex, one per line; exits after sending an ACK or after
-30 s. argv: server address, address to offer.
+Prints "ready" once listening, then each request it receives as hex, one per line; exits
+after sending an ACK or after 30 s. argv: server address, address to offer.
 """
 
 import socket
@@ -24,6 +24,7 @@ sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, b"eth0\0")
 sock.bind(("0.0.0.0", 67))
 sock.settimeout(1)
+print("ready", flush=True)
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
     try:

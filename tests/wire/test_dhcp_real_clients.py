@@ -33,7 +33,7 @@ def lab():
             [sys.executable, RESPONDER, SERVER, OFFERED],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(0.3)  # the responder binds in well under this; clients retry anyway
+        assert proc.stdout.readline().strip() == "ready"  # listening before a client starts
 
         def requests() -> list[dhcp.DhcpMessage]:
             out, err = proc.communicate(timeout=40)
@@ -54,7 +54,7 @@ def test_udhcpc_reads_overloaded_options(lab):
     cli, requests = lab
     busybox = require_tool("busybox")
     run = cli.run(
-        [busybox, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1",
+        [busybox, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-A", "1",
          "-s", "/bin/true"],
         timeout=40,
     )  # fmt: skip
