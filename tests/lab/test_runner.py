@@ -167,3 +167,20 @@ def test_cli_runs_in_parallel_prints_the_table_and_exits_1(tmp_path: Path) -> No
     for name in ("good", "wrong"):
         data = json.loads((tmp_path / "rep" / name / "result.json").read_text())
         assert namespaces(data["lab_id"]) == []
+
+
+@pytest.mark.root
+def test_expect_failure_holds_when_the_named_link_breaks(tmp_path: Path) -> None:
+    require_tool("dnsmasq")
+    text = SCENARIO.format(seed=SEED, title="x")
+    # A tree without PXELINUX: the boot file is missing, and the client says so.
+    source = f'[tftp]\nsource = "{SEED}"'
+    text = text.replace(source, source + "\nbios = false")
+    text = text.replace('expect_menu = { title = "x" }', 'expect_failure = "pxelinux.0 not found"')
+    text = text.split("[expect]")[0] + '[expect]\ntftp_not_requested = ["ldlinux.c32"]\n'
+    d = tmp_path / "missing-nbp"
+    d.mkdir()
+    (d / "scenario.toml").write_text(text)
+    result = run_scenario(load(d))
+    assert result.passed, result.failure_text()
+    assert "tftp: boot file pxelinux.0 not found" in result.screen
