@@ -233,6 +233,12 @@ class ProxyPolicy:
         tags: set[str] = {local.interface} if local.interface else set()
         opts = req.options
         for rule in self.cfg.tag_rules:
+            if rule.kind == "mac":
+                value = rule.value or b""
+                if (req.hlen == len(value) and rule.option in (0, req.htype)
+                        and _match_bytes(value, rule.mask, True, False, req.chaddr[:req.hlen])):
+                    tags.add(rule.tag)
+                continue
             if rule.kind == "match":
                 if rule.vi_encap is not None:
                     if _match_vi(rule.vi_encap, rule, opts.get(125)):
@@ -328,6 +334,10 @@ class ProxyPolicy:
         frozen = self._sorted.get(tkey)
         if frozen is None:
             frozen = self._sorted[tkey] = tuple(sorted(tags))
+        for rule in self.cfg.ignores:
+            if tags_match(rule.tags, tags):
+                return Decision("ignored", reason=f"dhcp-ignore ({rule.source})", arch=arch,
+                                vendor=vendor.decode(), tags=frozen)
         if req.port == 4011 and mtype in (REQUEST, INFORM):
             item = _boot_item(req.options.get(43))
             if item is not None:

@@ -32,6 +32,7 @@ from pxelab.config.model import (
     BootEntry,
     ConfigError,
     DhcpOption,
+    IgnoreRule,
     ProxyRange,
     PxePrompt,
     PxeService,
@@ -796,6 +797,37 @@ class _Reader:
                 raise ConfigError(source, f"{name}: empty vendor class")
             self.cfg.vendor_classes.append(a.text)
         self._set("vendor_classes", source)
+
+    def opt_dhcp_mac(self, args: list[Arg], source: Source, name: str) -> None:
+        if len(args) != 2:
+            raise ConfigError(source, f"{name}: needs set:TAG,[TYPE-]MAC")
+        tag = args[0].text[4:] if args[0].text.startswith("set:") else args[0].text
+        text = args[1].text
+        htype = 0
+        m = re.fullmatch(r"([0-9a-fA-F]{1,2})-(.*)", text)
+        if m:
+            htype, text = int(m.group(1), 16), m.group(2)
+        data, mask = bytearray(), bytearray()
+        for part in re.split(r"[:-]", text):
+            if part == "*":
+                data.append(0)
+                mask.append(0)
+            elif re.fullmatch(r"[0-9a-fA-F]{1,2}", part):
+                data.append(int(part, 16))
+                mask.append(0xFF)
+            else:
+                raise ConfigError(source, f"{name}: bad hardware address {args[1].text!r}")
+        if not data or len(data) > 16:
+            raise ConfigError(source, f"{name}: bad hardware address {args[1].text!r}")
+        self.cfg.tag_rules.append(TagRule(kind="mac", tag=tag, option=htype, value=bytes(data),
+                                          mask=bytes(mask), is_hex=True, source=source))
+
+    def opt_dhcp_ignore(self, args: list[Arg], source: Source, name: str) -> None:
+        tags = tuple(a.text[4:] if a.text.startswith(("tag:", "net:")) else a.text
+                     for a in args if a.text)
+        if not tags:
+            raise ConfigError(source, f"{name}: needs tag:TAG")
+        self.cfg.ignores.append(IgnoreRule(tags=tags, source=source))
 
     def opt_tag_if(self, args: list[Arg], source: Source, name: str) -> None:
         sets: list[str] = []

@@ -29,9 +29,10 @@ so findings and errors can name the line to fix. Lists keep the order of the con
                                        server_name, tags
       ranges           [ProxyRange]    `dhcp-range=ADDR,proxy[,MASK]`: address, netmask, tags
       tag_rules        [TagRule]       `dhcp-match` (option 60/77/93/175/...), `dhcp-userclass`,
-                                       `dhcp-vendorclass`: which tag a request gets
+                                       `dhcp-vendorclass`, `dhcp-mac`: which tag a request gets
       reply_delays     [ReplyDelay]    `dhcp-reply-delay`: seconds, tags
       tag_ifs          [TagIf]         `tag-if`: tags set from other tags
+      ignores          [IgnoreRule]    `dhcp-ignore`: tags of clients never answered
       sources          {setting: Source} where each scalar setting was set
       files            [Path]          every file read (conf-file/conf-dir included)
       warnings         [ConfigWarning] lines read but not acted on (unsupported, or not
@@ -202,6 +203,8 @@ class TagRule:
     for a number, one element of the option equals it; `vi_encap` for RFC 3925 classes.
     kind "userclass"/"vendorclass": `dhcp-userclass=set:TAG,TEXT` / `dhcp-vendorclass=...`:
     TEXT is a substring of option 77 / 60.
+    kind "mac": `dhcp-mac=set:TAG,[TYPE-]MAC` with `*` for any byte: `value`/`mask` against
+    chaddr, `option` holds the hardware type (0 = any).
     """
 
     kind: str
@@ -223,6 +226,14 @@ class TagIf:
 
     sets: Tags
     conditions: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """`dhcp-ignore=tag:A[,tag:!B]`: a client with all these tags gets no answer."""
+
+    tags: Tags
     source: Source = NO_SOURCE
 
 
@@ -253,6 +264,7 @@ class ServerConfig:
     tag_rules: list[TagRule] = field(default_factory=list)
     reply_delays: list[ReplyDelay] = field(default_factory=list)
     tag_ifs: list[TagIf] = field(default_factory=list)
+    ignores: list[IgnoreRule] = field(default_factory=list)
     sources: dict[str, Source] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)

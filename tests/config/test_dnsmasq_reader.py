@@ -142,7 +142,7 @@ def test_every_supported_option() -> None:
         ("dhcp-host=00:11:22:33:44:55,192.168.10.50", "no addresses or leases"),
         ("dhcp-range=192.168.10.100,192.168.10.200,12h", "address-leasing range"),
         ("dhcp-authoritative", "no addresses or leases"),
-        ("dhcp-mac=set:wyse,00:80:64:*:*:*", "not supported"),
+        ("dhcp-circuitid=set:x,abc", "not supported"),
         ("user=nobody", "ignored"),
         ("port=53", "serves no DNS"),
         ("dhcp-option=option6:dns-server,[::]", "DHCPv6"),
@@ -176,6 +176,7 @@ def test_unsupported_lines_warn_with_file_and_line(line: str, words: str) -> Non
         ("conf-file=/nonexistent/pxelab.conf", "no such file"),
         ("tag-if=tag:a", "no set:TAG"),
         ("tag-if=set:a,foo", "bad tag-if"),
+        ("dhcp-mac=set:w,00:zz:64", "bad hardware address"),
     ],
 )
 def test_errors_name_file_line_and_problem(line: str, words: str) -> None:

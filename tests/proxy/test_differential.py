@@ -38,6 +38,10 @@ dhcp-pxe-vendor=PXEClient,HW-Client
 dhcp-match=set:bc,option:client-arch,9
 tag-if=set:bc-noipxe,tag:b*,tag:!ipxe
 dhcp-boot=tag:bc-noipxe,bc/boot.efi,,192.168.10.30
+dhcp-mac=set:wyse,00:80:64:*:*:*
+dhcp-boot=tag:wyse,tag:!ipxe,wyse/pxelinux.0
+dhcp-mac=set:blocked,52:54:00:00:00:0d
+dhcp-ignore=tag:blocked
 dhcp-match=set:ipxe,175
 dhcp-boot=tag:ipxe,http://192.168.10.20/boot.ipxe
 dhcp-range=192.168.10.20,proxy
@@ -67,10 +71,11 @@ CASES = [
     ("inform-pxebs-4011", request(8, ciaddr=CLIENT, boot_item=(0x8000, 3)), SERVER, 4011, 68),
     ("bios-proxyrequest-4011", request(3, ciaddr=CLIENT), SERVER, 4011, 68),
     ("request-to-proxy", request(3, server_id=SERVER), "255.255.255.255", 67, 68),
+    ("ignored-mac", request(mac="52:54:00:00:00:0d"), "255.255.255.255", 67, 68),
     ("capture-discover", (Path(__file__).parent / "data" / "capture-discover.bin").read_bytes(),
      "255.255.255.255", 67, 68),
 ]
-NO_ANSWER = ("non-pxe", "pxebs-local", "request-to", "discover-no-93")
+NO_ANSWER = ("non-pxe", "pxebs-local", "request-to", "discover-no-93", "ignored-mac")
 # name -> why pxelab answers differently on purpose
 DIFFERENT_ON_PURPOSE: dict[str, str] = {
     "request-to-proxy": (
@@ -145,7 +150,7 @@ def test_same_answer_as_dnsmasq(replies: dict, name: str) -> None:
         assert theirs == [], DIFFERENT_ON_PURPOSE[name]
         (reply,) = ours
         assert _summary(reply)["type"] == dhcp.MessageType.ACK
-        assert _summary(reply)["file"] == b"pxelinux.0"
+        assert _summary(reply)["file"] == b"wyse/pxelinux.0"
         return
     assert [_summary(r) for r in ours] == [_summary(r) for r in theirs]
     assert [r["hex"] for r in ours] == [r["hex"] for r in theirs]

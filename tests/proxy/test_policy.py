@@ -117,6 +117,16 @@ def test_dhcp_option_pxe_plain_options_after_43() -> None:
     assert m.options.raw(66) == b"ipxe-server"
 
 
+def test_dhcp_mac_and_dhcp_ignore() -> None:
+    conf = SEED + ("dhcp-mac=set:wyse,00:80:64:*:*:*\ndhcp-ignore=tag:!wyse\n"
+                   "dhcp-boot=tag:wyse,wyse.0\n")
+    assert decide(conf, request()).file == "wyse.0"  # the seed's Wyse MAC
+    d = decide(conf, request(mac="52:54:00:12:34:56"))
+    assert d.reply is None and "dhcp-ignore" in d.reason
+    conf = SEED + "dhcp-mac=set:wyse,6-00:80:64:*:*:*\ndhcp-boot=tag:wyse,wyse.0\n"
+    assert decide(conf, request()).file == "pxelinux.0"  # hardware type 6 is not Ethernet
+
+
 def test_boot_per_arch_with_next_server() -> None:
     conf = SEED + (
         "dhcp-match=set:efi64,option:client-arch,7\n"
