@@ -33,8 +33,11 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     value = 2                               # int (1 byte; size = 2|4), "text", or hex = "2b"
 
     [[match]]                               # tags: option = 175 / value; or userclass = "iPXE"
-    tag = "ipxe"                            # or vendorclass = "..."
+    tag = "ipxe"                            # or vendorclass = "...", mac = "00:80:64:*:*:*"
     option = 175
+
+    [[ignore]]                              # dnsmasq's dhcp-ignore
+    tags = ["!wyse"]
 
     [[delay]]
     seconds = 2                             # tags
@@ -61,6 +64,7 @@ from pxelab.config.model import (
     BootEntry,
     ConfigError,
     DhcpOption,
+    IgnoreRule,
     ProxyRange,
     PxePrompt,
     PxeService,
@@ -73,7 +77,7 @@ from pxelab.config.model import (
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
         "no_override", "tftp", "range", "boot", "prompt", "service", "option", "match",
-        "delay", "tag_if"}
+        "delay", "tag_if", "ignore"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port"},
     "range": {"address", "netmask", "tags", "set_tag"},
@@ -81,9 +85,10 @@ _TABLE_KEYS = {
     "prompt": {"text", "timeout", "tags"},
     "service": {"csa", "text", "basename", "type", "server", "tags"},
     "option": {"number", "value", "hex", "size", "vendor", "tags", "force"},
-    "match": {"tag", "option", "value", "hex", "userclass", "vendorclass"},
+    "match": {"tag", "option", "value", "hex", "userclass", "vendorclass", "mac"},
     "delay": {"seconds", "tags"},
     "tag_if": {"set", "tags"},
+    "ignore": {"tags"},
 }
 
 
@@ -284,6 +289,20 @@ def read_toml(path: str | Path) -> ServerConfig:
     for t, src in tables("match"):
         if "tag" not in t:
             raise ConfigError(src, "[[match]] needs tag")
+        if "mac" in t:
+            data, mask = bytearray(), bytearray()
+            for part in str(t["mac"]).split(":"):
+                if part == "*":
+                    data.append(0)
+                    mask.append(0)
+                elif re.fullmatch(r"[0-9a-fA-F]{1,2}", part):
+                    data.append(int(part, 16))
+                    mask.append(0xFF)
+                else:
+                    raise ConfigError(src, f"mac: bad hardware address {t['mac']!r}")
+            cfg.tag_rules.append(TagRule(kind="mac", tag=t["tag"], option=0, value=bytes(data),
+                                         mask=bytes(mask), is_hex=True, source=src))
+            continue
         if "userclass" in t or "vendorclass" in t:
             kind = "userclass" if "userclass" in t else "vendorclass"
             cfg.tag_rules.append(TagRule(kind=kind, tag=t["tag"], value=str(t[kind]).encode(),
@@ -299,6 +318,11 @@ def read_toml(path: str | Path) -> ServerConfig:
         cfg.reply_delays.append(ReplyDelay(seconds=_typed(t.get("seconds", 0), int, src,
                                                           "seconds"),
                                            tags=_tags(t, src), source=src))
+    for t, src in tables("ignore"):
+        tags = _tags(t, src)
+        if not tags:
+            raise ConfigError(src, "[[ignore]] needs tags")
+        cfg.ignores.append(IgnoreRule(tags=tags, source=src))
     for t, src in tables("tag_if"):
         sets = t.get("set", [])
         sets = [sets] if isinstance(sets, str) else sets

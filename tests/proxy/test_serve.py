@@ -105,8 +105,11 @@ address = "192.168.10.20"
         rb = ProxyPolicy(b).decide(Request.from_bytes(data, port), local).reply
         assert ra is not None and ra == rb
     assert b.services[0].source.line == toml.read_text().splitlines().index("[[service]]") + 1
-    toml.write_text("[[tag_if]]\nset = 'b'\ntags = ['a*', '!c']\n")
-    assert [(t.sets, t.conditions) for t in read_toml(toml).tag_ifs] == [(("b",), ("a*", "!c"))]
+    toml.write_text("[[tag_if]]\nset = 'b'\ntags = ['a*', '!c']\n[[match]]\ntag = 'w'\n"
+                    "mac = '00:80:64:*:*:*'\n[[ignore]]\ntags = ['!w']\n")
+    c = read_toml(toml)
+    assert [(t.sets, t.conditions) for t in c.tag_ifs] == [(("b",), ("a*", "!c"))]
+    assert c.tag_rules[0].mask == b"\xff\xff\xff\0\0\0" and c.ignores[0].tags == ("!w",)
     toml.write_text("[[boot]]\nfile = 'x'\nbogus = 1\n")
     with pytest.raises(Exception, match=r"pxelab.toml:1: \[boot\]: unknown key 'bogus'"):
         read_toml(toml)
