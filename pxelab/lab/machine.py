@@ -1,0 +1,246 @@
+"""QEMU machine profiles: the TOML files in vm/ (pc-bios, uefi-x64, wyse-sx0) as typed objects.
+
+A profile says what the machine is (QEMU binary, board, CPU, memory, firmware, NIC, option ROM,
+MAC, SMBIOS UUID, accelerator); `pxelab.lab.vm` adds what the run needs (tap, console, QMP).
+
+    profile = load_profile("wyse-sx0")           # a name in vm/, or a path to a .toml
+    argv = profile.machine_args(accel="tcg", vars_file=tmp / "vars.fd")
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+import uuid as uuidlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE_DIR = REPO / "vm"
+
+ACCELERATORS = ("tcg", "kvm", "auto")
+FIRMWARE_TYPES = ("bios", "uefi")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot describe a machine: names the file, the field and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Firmware:
+    type: str = "bios"
+    code: Path | None = None  # UEFI: the read-only code flash
+    vars: Path | None = None  # UEFI: the variable store template, copied per VM
+
+
+@dataclass(frozen=True)
+class Nic:
+    model: str = "rtl8139"
+    romfile: Path | None = None
+    mac: str = "52:54:00:12:34:56"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    qemu: str
+    machine: str
+    memory_mib: int
+    cpu: str = ""
+    description: str = ""
+    accelerator: str = "tcg"
+    firmware: Firmware = field(default_factory=Firmware)
+    nic: Nic = field(default_factory=Nic)
+    uuid: str = ""
+    columns: int = 80
+    rows: int = 25
+    encoding: str = "utf-8"
+    extra: tuple[str, ...] = ()
+    source: Path | None = None
+
+    def with_mac(self, mac: str) -> Profile:
+        """The same machine with another MAC (several VMs of one profile on one lab)."""
+        return replace(self, nic=replace(self.nic, mac=_check_mac(mac, self.source, "nic.mac")))
+
+    def qemu_binary(self) -> str:
+        path = shutil.which(self.qemu)
+        if path is None:
+            raise ProfileError(
+                f"{self.source or self.name}: qemu = {self.qemu!r} is not installed "
+                "(package qemu-system-x86; `pxelab doctor --install`)"
+            )
+        return path
+
+    def machine_args(self, *, accel: str, vars_file: Path | None = None) -> list[str]:
+        """QEMU arguments for the machine itself: board, CPU, memory, firmware, SMBIOS.
+
+        `vars_file` is this VM's own copy of the UEFI variable store (required for UEFI).
+        """
+        if accel not in ("tcg", "kvm"):
+            raise ValueError(f"accelerator must be resolved to tcg or kvm, not {accel!r}")
+        # graphics=off: SeaBIOS copies the BIOS text console to the serial port (sercon),
+        # which is how iPXE's and PXELINUX's output reach the console at all.
+        args = ["-machine", f"{self.machine},graphics=off", "-accel", accel]
+        if self.cpu:
+            args += ["-cpu", self.cpu]
+        args += ["-m", str(self.memory_mib)]
+        if self.firmware.type == "uefi":
+            if vars_file is None:
+                raise ValueError(f"{self.name}: a UEFI machine needs its own copy of the vars")
+            args += [
+                "-drive",
+                f"if=pflash,format=raw,unit=0,readonly=on,file={self.firmware.code}",
+                "-drive",
+                f"if=pflash,format=raw,unit=1,file={vars_file}",
+            ]
+        if self.uuid:
+            args += ["-uuid", self.uuid]
+        return args
+
+    def nic_args(self, netdev_id: str) -> list[str]:
+        device = f"{self.nic.model},netdev={netdev_id},mac={self.nic.mac}"
+        if self.nic.romfile is not None:
+            device += f",romfile={self.nic.romfile}"
+        return ["-device", device]
+
+
+def profile_path(name_or_path: str | Path) -> Path:
+    """A profile name (`wyse-sx0`) resolves to vm/<name>.toml; anything else is a path."""
+    text = str(name_or_path)
+    if "/" not in text and not text.endswith(".toml"):
+        return PROFILE_DIR / f"{text}.toml"
+    return Path(text)
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    path = profile_path(name_or_path)
+    if not path.exists():
+        raise ProfileError(
+            f"{path}: no such machine profile (known: {', '.join(available_profiles())})"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: {exc}") from None
+    return parse_profile(data, source=path)
+
+
+def _get(data: dict[str, Any], key: str, kind: type, source: Path | None, where: str) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ProfileError(
+            f"{source}: {where}{key} must be a {kind.__name__}, got {value!r}"
+        )
+    return value
+
+
+def _check_mac(mac: str, source: Path | None, where: str) -> str:
+    mac = mac.lower()
+    if not _MAC.match(mac):
+        raise ProfileError(f"{source}: {where} = {mac!r} is not a MAC like 00:80:64:71:ab:0a")
+    return mac
+
+
+def _check_encoding(name: str, source: Path | None) -> str:
+    import codecs
+
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ProfileError(f"{source}: console.encoding = {name!r} is not an encoding") from None
+
+
+def _optional_path(value: Any, source: Path | None, where: str, required: bool) -> Path | None:
+    if value in (None, ""):
+        if required:
+            raise ProfileError(f"{source}: {where} is required")
+        return None
+    if not isinstance(value, str):
+        raise ProfileError(f"{source}: {where} must be a path, got {value!r}")
+    path = Path(value)
+    if not path.exists():
+        raise ProfileError(f"{source}: {where} = {value} does not exist on this machine")
+    return path
+
+
+def parse_profile(data: dict[str, Any], source: Path | None = None) -> Profile:
+    """A profile from parsed TOML; every error names the file and the field."""
+    known = {
+        "name", "description", "qemu", "machine", "cpu", "memory_mib", "accelerator", "extra",
+        "firmware", "nic", "smbios", "console",
+    }
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ProfileError(f"{source}: unknown field(s) {', '.join(unknown)}")
+    name = _get(data, "name", str, source, "")
+    accelerator = data.get("accelerator", "tcg")
+    if accelerator not in ACCELERATORS:
+        raise ProfileError(
+            f"{source}: accelerator = {accelerator!r}, expected one of {', '.join(ACCELERATORS)}"
+        )
+    memory = _get(data, "memory_mib", int, source, "")
+    if memory < 16:
+        raise ProfileError(f"{source}: memory_mib = {memory} is too small to boot anything")
+
+    fw = data.get("firmware", {})
+    fw_type = fw.get("type", "bios")
+    if fw_type not in FIRMWARE_TYPES:
+        raise ProfileError(f"{source}: firmware.type = {fw_type!r}, expected bios or uefi")
+    uefi = fw_type == "uefi"
+    firmware = Firmware(
+        type=fw_type,
+        code=_optional_path(fw.get("code"), source, "firmware.code", uefi),
+        vars=_optional_path(fw.get("vars"), source, "firmware.vars", uefi),
+    )
+
+    nic_data = data.get("nic", {})
+    nic = Nic(
+        model=nic_data.get("model", "rtl8139"),
+        romfile=_optional_path(nic_data.get("romfile"), source, "nic.romfile", False),
+        mac=_check_mac(nic_data.get("mac", Nic.mac), source, "nic.mac"),
+    )
+
+    uuid = data.get("smbios", {}).get("uuid", "")
+    if uuid:
+        try:
+            uuid = str(uuidlib.UUID(uuid))
+        except ValueError:
+            raise ProfileError(f"{source}: smbios.uuid = {uuid!r} is not a UUID") from None
+
+    console = data.get("console", {})
+    extra = data.get("extra", [])
+    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+        raise ProfileError(f"{source}: extra must be a list of strings")
+    return Profile(
+        name=name,
+        description=data.get("description", ""),
+        qemu=_get(data, "qemu", str, source, ""),
+        machine=_get(data, "machine", str, source, ""),
+        cpu=data.get("cpu", ""),
+        memory_mib=memory,
+        accelerator=accelerator,
+        firmware=firmware,
+        nic=nic,
+        uuid=uuid,
+        columns=int(console.get("columns", 80)),
+        rows=int(console.get("rows", 25)),
+        encoding=_check_encoding(console.get("encoding", "utf-8"), source),
+        extra=tuple(extra),
+        source=source,
+    )
+
+
+def pxelinux_uuid_name(qemu_uuid: str) -> str:
+    """The UUID file name PXELINUX (through iPXE) asks for on a VM started with `-uuid`.
+
+    Measured here: the first three fields come out byte-swapped (SMBIOS 2.6 encoding).
+    """
+    u = uuidlib.UUID(qemu_uuid)
+    return str(uuidlib.UUID(bytes=u.bytes_le))
