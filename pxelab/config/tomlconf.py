@@ -290,17 +290,17 @@ def read_toml(path: str | Path) -> ServerConfig:
         if "tag" not in t:
             raise ConfigError(src, "[[match]] needs tag")
         if "mac" in t:
-            data, mask = bytearray(), bytearray()
+            mac, mask = bytearray(), bytearray()
             for part in str(t["mac"]).split(":"):
                 if part == "*":
-                    data.append(0)
+                    mac.append(0)
                     mask.append(0)
                 elif re.fullmatch(r"[0-9a-fA-F]{1,2}", part):
-                    data.append(int(part, 16))
+                    mac.append(int(part, 16))
                     mask.append(0xFF)
                 else:
                     raise ConfigError(src, f"mac: bad hardware address {t['mac']!r}")
-            cfg.tag_rules.append(TagRule(kind="mac", tag=t["tag"], option=0, value=bytes(data),
+            cfg.tag_rules.append(TagRule(kind="mac", tag=t["tag"], option=0, value=bytes(mac),
                                          mask=bytes(mask), is_hex=True, source=src))
             continue
         if "userclass" in t or "vendorclass" in t:
