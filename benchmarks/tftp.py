@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,14 @@ def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
     """Aggregate MiB/s of n simultaneous transfers (0.0 if any failed)."""
     t0 = time.perf_counter()
     procs = [atftp(env, port, name, blksize, windowsize) for _ in range(n)]
-    codes = [p.wait(timeout=600) for p in procs]
+    # Popen.wait(timeout=...) polls with sleeps growing to 50 ms, which would round every
+    # figure to its schedule: wait without a timeout (waitpid blocks), a watchdog kills hangs.
+    watchdog = threading.Timer(600, lambda: [p.kill() for p in procs if p.poll() is None])
+    watchdog.start()
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        watchdog.cancel()
     dt = time.perf_counter() - t0
     if any(codes):
         return 0.0

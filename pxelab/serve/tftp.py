@@ -636,8 +636,12 @@ class _Reactor:
     def add(self, t: _Transfer) -> None:
         fd = t.sock.fileno()
         t.sock.setblocking(False)
+        idle = not self.table
         self.table[fd] = t
         self.ep.register(fd, select.EPOLLIN)
+        if idle:  # wake the thread so it starts checking deadlines again
+            with contextlib.suppress(OSError):
+                os.write(self.w, b"x")
 
     def remove(self, t: _Transfer) -> None:
         fd = t.sock.fileno()
@@ -650,9 +654,13 @@ class _Reactor:
         poll, table = self.ep.poll, self.table
         next_scan = time.monotonic() + self.SCAN
         while not self.stopping:
-            for fd, _ in poll(self.SCAN):
+            # Deadlines are only checked while there are transfers: idle, the thread sleeps.
+            for fd, _ in poll(self.SCAN if table else None):
                 t = table.get(fd)
                 if t is None:
+                    if fd == self.r:
+                        with contextlib.suppress(OSError):
+                            os.read(self.r, 4096)
                     continue
                 try:
                     t.on_packet(t.sock.recv(65536))
