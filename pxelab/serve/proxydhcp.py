@@ -106,6 +106,7 @@ class ProxyDhcpServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._locals: dict[int, Local | None] = {}
         self._locals_at = 0.0
+        self._local_objs: dict[tuple[IPv4Address, int, str], Local] = {}
         self.stats = {"received": 0, "offer": 0, "ack": 0, "ignored": 0, "malformed": 0,
                       "send_failed": 0}
         self._last_warn: dict[str, float] = {}
@@ -189,7 +190,11 @@ class ProxyDhcpServer:
             name = ""
         found = interface_address(name) if name else None
         if found is not None:
-            local = Local(found[0], found[1], name)
+            key = (found[0], found[1], name)
+            # the same Local object while the address stays: it keys the policy's caches
+            local = self._local_objs.get(key)
+            if local is None:
+                local = self._local_objs[key] = Local(found[0], found[1], name)
         self._locals[ifindex] = local
         return local
 
