@@ -374,46 +374,56 @@ class _Read(_Transfer):
         self._framed = _DATA_HDR.pack(3, (base + 1) & 0xFFFF) + self.data(base + 1)
 
     def _drive(self) -> None:
-        """Thread mode: on_packet's lockstep fast path inlined, with its state in locals."""
+        """Thread mode: on_packet's lockstep fast path inlined, with its state in locals.
+
+        `want` (the ACK expected next) and `framed` (the DATA packet it releases) live in
+        locals while packets keep coming as expected; anything else syncs them back to the
+        object and takes the general path.
+        """
         if self.windowsize != 1 or self.netascii:
             super()._drive()
             return
         recv, send, pack, monotonic = self.sock.recv, self.sock.send, _DATA_HDR.pack, \
             time.monotonic
         bs, last, csize, fd = self.blksize, self.last, self._c_size, self.fd
+        want, framed = self._want, self._framed
         try:
             while not self.done:
                 try:
                     pkt = recv(65536)
                 except (BlockingIOError, TimeoutError, InterruptedError):
+                    self._want, self._framed = want, framed
                     self.check_timeout()
+                    want, framed = self._want, self._framed
                     continue
                 except OSError:
                     self.client_gone()
                     continue
-                if pkt != self._want:
+                if pkt != want:
                     if not pkt:  # shut down by stop()
                         self.finish("aborted", reason="server stopping")
                         return
+                    self._want, self._framed = want, framed
                     self.on_packet(pkt)
+                    want, framed = self._want, self._framed
                     continue
-                nxt = self.base + 1
                 try:
-                    send(self._framed)
+                    send(framed)
                 except (BlockingIOError, InterruptedError):
                     pass  # the timer resends it
                 except OSError:
                     self.client_gone()
                     continue
-                self.base = self.sent_upto = nxt
                 self.sent_at = monotonic()
+                nxt = self.base + 1
+                self.base = self.sent_upto = nxt
                 if self.retries:
                     self.retries = 0
                 self.progressed = True
                 if nxt >= last:
-                    self._want = None
+                    self._want = want = None
                     continue
-                self._want = pack(_ACK_OP, nxt & 0xFFFF)
+                want = pack(_ACK_OP, nxt & 0xFFFF)
                 off = nxt * bs
                 rel = off - self._c_off
                 chunk = self._c
@@ -421,7 +431,7 @@ class _Read(_Transfer):
                     self._c = chunk = os.pread(fd, csize, off)
                     self._c_off = off
                     rel = 0
-                self._framed = pack(3, (nxt + 1) & 0xFFFF) + chunk[rel:rel + bs]
+                framed = pack(3, (nxt + 1) & 0xFFFF) + chunk[rel:rel + bs]
         except Exception:
             log.exception("transfer of %s to %s failed", self.path, self.addr[0])
             self.finish("failed", reason="internal error")
