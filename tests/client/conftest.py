@@ -61,7 +61,7 @@ def _sink(path: Path) -> Any:
 
 
 def _wait_udp(host: Any, port: int, what: str) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         out = host.run(["ss", "-ulnH"]).stdout
         if any(
@@ -71,7 +71,7 @@ def _wait_udp(host: Any, port: int, what: str) -> None:
         ):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"{what} is not listening on UDP port {port} after 10 s")
+    raise RuntimeError(f"{what} is not listening on UDP port {port} after 30 s")
 
 
 def _pxelab_router(host: Any, work: Path) -> None:
@@ -138,7 +138,7 @@ def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if log.exists() and "started" in log.read_text(errors="replace"):
             # dnsmasq logs "started" just before it enters its loop; the sockets are open.
@@ -201,9 +201,20 @@ def pxe_segment(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def probe(seg: Segment, *args: str, timeout: float = 60) -> tuple[int, dict[str, Any]]:
+def probe(seg: Segment, *args: str, timeout: float = 90) -> tuple[int, dict[str, Any]]:
+    """Run the probe in the client namespace.
+
+    For profiles that stop collecting offers once both kinds are in (iPXE), the proxy gets
+    5 s instead of 2 s to answer: the same behaviour when it answers at once, and no failure
+    when a loaded CI machine delays a Python server."""
+    from pxelab.client import profile
+
+    args_ = list(args)
+    name = args_[args_.index("--profile") + 1] if "--profile" in args_ else "pxe-2.0-rom"
+    if "--offer-wait" not in args_ and profile.load(name).dhcp.stop_when_complete:
+        args_ += ["--offer-wait", "5"]
     proc = seg.client.run([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
-                           "--json", *args], timeout=timeout)
+                           "--json", *args_], timeout=timeout)
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
