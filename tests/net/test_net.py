@@ -60,9 +60,12 @@ def test_stop_kills_the_whole_process_group():
     with Lab() as lab:
         h = lab.add_host("a")
         p = h.popen(["sh", "-c", "sleep 300 & sleep 300 & wait"])
-        time.sleep(0.3)
-        kids = subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True,
-                              text=True).stdout.split()
+        deadline = time.monotonic() + 10
+        kids: list[str] = []
+        while len(kids) < 3 and time.monotonic() < deadline:  # sh and its two sleeps
+            time.sleep(0.05)
+            kids = subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True,
+                                  text=True).stdout.split()
         assert len(kids) >= 3
         h.stop(p, grace=1.0)
         assert p.returncode is not None

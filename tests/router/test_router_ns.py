@@ -102,7 +102,7 @@ def test_perfdhcp_500_exchanges_unique_addresses_no_nak(tmp_path):
         start_router(lab, rtr, events, "--no-ra", subnet="10.10.0.1/16",
                      pool="10.10.1.0-10.10.40.255")
         out = pf.run([perfdhcp, "-4", "-l", "10.10.0.2", "-r", "100", "-n", "500", "-R", "500",
-                      "-u", "-W", "2000000", "10.10.0.1"], timeout=60)
+                      "-u", "-d", "5", "-W", "2000000", "10.10.0.1"], timeout=60)
     text = out.stdout
     assert out.returncode == 0, text + out.stderr
     for section in ("DISCOVER-OFFER", "REQUEST-ACK"):
