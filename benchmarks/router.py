@@ -156,8 +156,9 @@ def main() -> int:
 
     problem = check_privileges()
     if problem:
-        print(f"benchmarks/router.py: {problem}")
-        return 1
+        # Like the other benchmarks without root: say why, and do not fail the bench session.
+        print(f"benchmarks/router.py: skipped: {problem}")
+        return 0
     which("perfdhcp")
     results: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="pxelab-bench-router-") as d, Lab(
