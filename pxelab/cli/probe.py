@@ -3,8 +3,18 @@
 Needs root or CAP_NET_RAW (raw DHCP from 0.0.0.0) and CAP_NET_ADMIN when the interface has no
 IPv4 address (the leased one is put on it for port 4011 and TFTP, and taken off afterwards).
 Exit status: 0 when the chain reaches a PXELINUX menu, a booted file or a local-boot menu item;
-1 with the broken link named otherwise; 2 for bad arguments. `--json` prints one object whose
-keys are documented in pxelab.client.report.
+1 with the broken link named otherwise; 2 for bad arguments.
+
+`--json` prints one object; the lab's scenario runner reads it, so its keys are stable (full
+list with every field in pxelab.client.report):
+
+    ok, failure {link, message} | null, reached ("menu" | "kernel" | "boot-file" | "local-boot")
+    offers [{server, kind "dhcp"|"proxy", yiaddr, file, options, ...}]
+    address, boot_file, boot_server, boot_path, boot_reply
+    tftp [{file, found, bytes, tsize, ...}], tftp_probe
+    pxelinux {search [{path, found}], includes, modules, selected}
+    menu {title, entries [{label, text, hidden, ...}], default}, menu_at, elapsed
+    timeline [{t, phase, event}]
 """
 
 from __future__ import annotations

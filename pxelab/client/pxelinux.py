@@ -157,7 +157,7 @@ class Pxelinux:
                                       loader=lambda name: loader(name, again=True))
                 res.config = cfg
         res.menu = menu_json(cfg)
-        self.log("pxelinux", f"menu {cfg.menu().title!r}: "
+        self.log("menu", f"menu {cfg.menu().title!r} reached: "
                  + ", ".join(e.label for e in cfg.menu().visible))
         if select is not None:
             res.selected = self._boot(cfg, prefix, select)

@@ -386,12 +386,11 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
         res.pxelinux = emu.result.to_json()
         if emu.result.menu is not None:
             res.menu = emu.result.menu
+            res.menu_at = next((e["t"] for e in res.timeline if e["phase"] == "menu"), None)
         return res.fail("pxelinux", str(exc))
     res.pxelinux = out.to_json()
     res.menu = out.menu
-    if out.menu is not None:
-        res.menu_at = round(time.monotonic() - res.started, 3)
-        res.log("menu", f"menu {out.menu['title']!r} reached")
+    res.menu_at = next((e["t"] for e in res.timeline if e["phase"] == "menu"), None)
     res.ok = True
     res.reached = "kernel" if out.selected else "menu"
     return res
