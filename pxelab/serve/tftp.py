@@ -34,6 +34,7 @@ _DATA_HDR = struct.Struct(">HH")
 _ACK_OP, _ERR_OP = 4, 5
 _UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
 _CHUNK = 128 * 1024  # read-ahead per transfer
+_NETASCII_KEEP = 256  # converted blocks kept for resends
 _GSO_MAX = 65000  # payload bytes per segmented send (a datagram's 64 KiB minus headers)
 
 
@@ -549,7 +550,7 @@ class _Netascii:
             del self.pending[: self.blksize]
             self.blocks[self.made] = data
             self.total += len(data)
-            for old in [k for k in self.blocks if k < self.made - 256]:
+            for old in [k for k in self.blocks if k < self.made - _NETASCII_KEEP]:
                 del self.blocks[old]
         return self.blocks[i]
 
@@ -974,13 +975,17 @@ class TftpServer:
             raise
         return sock, True, mtu
 
-    def _limits(self, path_mtu: int | None, tsize: int | None, write: bool) -> w.Limits:
+    def _limits(self, path_mtu: int | None, tsize: int | None, write: bool,
+                netascii: bool = False) -> w.Limits:
         max_blk = self.max_blksize
         if path_mtu:
             max_blk = min(max_blk, path_mtu - 32)
+        max_win = self.settings.max_windowsize
+        if netascii:
+            max_win = min(max_win, _NETASCII_KEEP)  # resends come from the kept blocks
         return w.Limits(
             max_blksize=max_blk,
-            max_windowsize=self.settings.max_windowsize,
+            max_windowsize=max_win,
             tsize=tsize,
             blksize_enabled=not self.settings.no_blocksize,
             windowsize_enabled=not write,
@@ -1016,7 +1021,7 @@ class TftpServer:
         size = opened.size
         if netascii and "tsize" in req.options:
             size = netascii_size(opened.fd)
-        neg = w.negotiate(req.options, self._limits(mtu, size, False))
+        neg = w.negotiate(req.options, self._limits(mtu, size, False, netascii))
         oack = w.encode_oack(neg.oack) if neg.oack else None
         if not own:
             mode = "loop"

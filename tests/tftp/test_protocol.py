@@ -289,3 +289,29 @@ def test_stop_ends_running_transfers(serve, engine: str, tftp_root: Path) -> Non
         assert time.monotonic() - t0 < 5
     (ev,) = srv.outcomes()
     assert ev["outcome"] == "aborted"
+
+
+def test_netascii_with_window(serve, engine: str, tftp_root: Path) -> None:
+    text = b"menu line\nCR alone\rCRLF\r\n" * 700
+    (tftp_root / "menu.cfg").write_bytes(text)
+    srv = serve(engine=engine)
+    with RawClient(srv.port) as c:
+        c.rrq("menu.cfg", {"windowsize": "8", "tsize": "0"}, mode="netascii")
+        oack, _ = c.recv()
+        converted = text.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
+        assert oack == w.OAck({"windowsize": "8", "tsize": str(len(converted))})
+        c.ack(0)
+        out = bytearray()
+        expect = 1
+        while True:
+            pkt, _ = c.recv()
+            assert isinstance(pkt, w.Data) and pkt.block == expect
+            out += pkt.payload
+            if len(pkt.payload) < 512 or expect % 8 == 0:
+                c.ack(pkt.block)
+            if len(pkt.payload) < 512:
+                break
+            expect += 1
+    assert bytes(out) == converted
+    (ev,) = srv.wait_outcomes(1)
+    assert (ev["outcome"], ev["bytes"]) == ("sent", len(converted))
