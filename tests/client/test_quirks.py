@@ -204,3 +204,18 @@ def test_hw_client_needs_dhcp_pxe_vendor(server: str) -> None:
     assert rc == 0, data["failure"]
     assert any("vendor class: HW-Client:Arch:00000:UNDI:002001" in line for line in log)
     assert data["menu"]["title"] == "PXE Boot Menu"
+
+
+@SERVERS
+def test_ipxe_proxydhcprequest_when_the_proxy_offer_has_no_file_and_no_menu(server: str) -> None:
+    # A UEFI-only proxy answers iPXE (as an x86-64 EFI build) on port 67 with neither a boot
+    # file nor option 43: iPXE asks port 4011 (ProxyDHCPREQUEST) and boots what it is told.
+    with segment(server, proxy_conf=UEFI_ONLY, efi64=True) as seg:
+        rc, data = probe(seg, "--profile", "ipxe", "--arch", "7")
+    assert rc == 0, data["failure"]
+    proxy = _proxy_offers(data)[0]
+    assert proxy["file"] == "" and "43" not in proxy["options"]
+    assert data["boot_path"] == ("request to 192.168.10.20:4011 (proxy offer has no boot file "
+                                 "and no menu)")
+    assert any(e["event"].startswith("ProxyDHCPREQUEST #1") for e in data["timeline"])
+    assert data["boot_file"] == "efi64/syslinux.efi" and data["reached"] == "menu"
