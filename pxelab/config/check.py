@@ -306,6 +306,10 @@ def _dnsmasq_43_6(cfg: ServerConfig) -> int:
     return 3
 
 
+def _is_url(name: str) -> bool:
+    return "://" in name
+
+
 def _source_line(source: Source) -> str | None:
     try:
         lines = Path(source.file).read_text(errors="replace").splitlines()
@@ -321,6 +325,7 @@ class _Checker:
         self.reader = Reader(user)
         self.tree: Tree | None = None
         self.pxelinux_done: set[tuple[str, str]] = set()
+        self.remote: set[str] = set()  # URLs (lpxelinux.0 over HTTP): not checked here
 
     # root ---------------------------------------------------------------------------------
 
@@ -522,6 +527,9 @@ class _Checker:
 
         def loader(inc: str) -> str | None:
             target = resolve(prefix, inc)
+            if _is_url(target):
+                self.remote.add(target)
+                return ""  # fetched over HTTP by lpxelinux.0: not checked here
             return tree.read_text(target) if tree.has(target, tree.local(name)) else None
 
         try:
@@ -547,6 +555,9 @@ class _Checker:
     def _find_module(self, name: str, dirs: list[str], where: str) -> bool:
         """ldlinux opens a module by its name from the working directory, then along PATH."""
         assert self.tree is not None
+        if _is_url(resolve(dirs[0], name)):
+            self.remote.add(resolve(dirs[0], name))
+            return True
         if self.tree.has(resolve(dirs[0], name), where):
             return True
         return any(self.tree.has(d + posixpath.basename(name), where) for d in dirs[1:])
@@ -577,7 +588,9 @@ class _Checker:
             if e.kind == "config":
                 continue
             kpath = resolve(prefix, e.kernel)
-            if not tree.has(kpath, where_label):
+            if _is_url(kpath):
+                self.remote.add(kpath)
+            elif not tree.has(kpath, where_label):
                 report.error(
                     where_label,
                     f"label {e.label}: kernel {e.kernel} is missing ({tree.local(kpath)})"
@@ -588,7 +601,9 @@ class _Checker:
             for initrd in e.initrds:
                 ipath = resolve(prefix, initrd)
                 where_i = f"{e.filename}:{e.initrd_line or e.line}"
-                if not tree.has(ipath, where_i):
+                if _is_url(ipath):
+                    self.remote.add(ipath)
+                elif not tree.has(ipath, where_i):
                     report.error(
                         where_i,
                         f"label {e.label}: initrd {initrd} is missing ({tree.local(ipath)})"
@@ -655,6 +670,8 @@ def check(cfg: ServerConfig, *, user: str | None = None) -> Report:
         report.tree = checker.tree
         report.summary.insert(0, f"TFTP root {cfg.tftp.root} (readable by {user})")
         checker.check_boot_files()
+        if checker.remote:
+            report.summary.append(f"{len(checker.remote)} URL(s) not checked (fetched over HTTP)")
     return report
 
 

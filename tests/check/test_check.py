@@ -431,3 +431,23 @@ def test_the_configured_user_is_the_one_that_must_read(
     (root / "menu.c32").chmod(0o644)
     code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
     assert code == 0 and "(readable by root)" in lines[-1]
+
+
+def test_modules_found_along_path_and_urls_left_alone(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf, root = seed_lab
+    (root / "modules").mkdir()
+    for lib in ("menu.c32", "libutil.c32"):
+        (root / lib).rename(root / "modules" / lib)
+    default = root / "pxelinux.cfg/default"
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 1  # menu.c32 is no longer beside pxelinux.0
+    default.write_text(
+        "path modules\n"
+        + default.read_text()
+        + "label web\n kernel http://10.0.0.1/vmlinuz\n append initrd=http://10.0.0.1/i.gz\n"
+    )
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 0, lines
+    assert lines[-1].endswith("2 URL(s) not checked (fetched over HTTP); 1 warning(s)")
