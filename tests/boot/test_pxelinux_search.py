@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pxelab.boot.pxelinux import classify_config_name, config_search, path_prefix, uuid_name
 
@@ -158,3 +161,21 @@ def test_classify_config_names(name: str, kind: str, asked: str | None) -> None:
         # every name called valid is one the seed's Wyse (or some client) really requests
         wyse = config_search(WYSE_MAC, WYSE_IP, WYSE_UUID)
         assert kind == "ip" or f"pxelinux.cfg/{name}" in wyse
+
+
+@given(
+    st.binary(min_size=6, max_size=6),
+    st.integers(0, 2**32 - 1),
+    st.one_of(st.none(), st.binary(min_size=16, max_size=16)),
+    st.one_of(st.none(), st.text(alphabet="abc/.-_", max_size=12)),
+)
+def test_search_shape(mac: bytes, ip: int, uuid: bytes | None, prefix: str | None) -> None:
+    names = config_search(mac, str(ipaddress.IPv4Address(ip)), uuid, option210_prefix=prefix)
+    p = path_prefix("pxelinux.0", prefix)
+    assert all(n.startswith(p + "pxelinux.cfg/") for n in names)
+    tail = [n[len(p) + len("pxelinux.cfg/") :] for n in names]
+    valid = uuid is not None and 0x10 <= uuid[6] < 0xF0
+    assert len(tail) == 10 + valid and tail[-1] == "default"
+    ips = tail[-9:-1]
+    assert ips[0] == f"{ip:08X}" and all(ips[i + 1] == ips[i][:-1] for i in range(7))
+    assert tail[-10] == "01-" + "-".join(f"{b:02x}" for b in mac)
