@@ -451,3 +451,19 @@ def test_modules_found_along_path_and_urls_left_alone(
     code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
     assert code == 0, lines
     assert lines[-1].endswith("2 URL(s) not checked (fetched over HTTP); 1 warning(s)")
+
+
+def test_tftp_off_or_without_root(
+    seed_lab: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf, root = seed_lab
+    text = conf.read_text()
+    conf.write_text(text.replace("enable-tftp\n", "").replace(f"tftp-root={root}\n", ""))
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 0
+    assert any("TFTP is not enabled here" in x for x in lines)
+    conf.write_text(text.replace(f"tftp-root={root}\n", ""))
+    code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+    assert code == 1
+    (error,) = [x for x in lines if ": error: " in x]
+    assert error.startswith(f"{conf}:12: error: TFTP is enabled without tftp-root")
