@@ -464,8 +464,16 @@ class Console:
                     self._explain(f"timed out after {timeout:g} s", f"menu bar on {label!r}")
                 )
         for _ in range(3):
+            # Taken when anything new shows up: PXELINUX prints "Loading <kernel>..." under a
+            # menu that stays on screen while the kernel comes over TFTP.
+            self.wait_quiet(timeout=min(5.0, deadline.remaining()))  # the bar's redraw is done
+            with self._cond:
+                before = len(self._screen.text)
             self.send_key("ret")
-            if self._wait_until(lambda s: s.menu() is None, min(5.0, deadline.remaining())):
+            if self._wait_until(
+                lambda s, b=before: len(s.text) > b or s.menu() is None,
+                min(8.0, deadline.remaining()),
+            ):
                 return menu
         raise ConsoleTimeout(self._explain("Enter did not leave the menu", f"boot {label!r}"))
 

@@ -1,8 +1,9 @@
 """The seed's lab for real firmware: router + proxy in namespaces, a tap for the VM.
 
 Router: dnsmasq as a plain DHCP server with IPv6 router advertisements (without them iPXE waits
-~16 s) and a static lease for the Wyse MAC (the seed's 192.168.10.21). Proxy: dnsmasq with the
-seed's own dnsmasq.conf, only tftp-root changed.
+~16 s) and a static lease for the Wyse MAC (the seed's 192.168.10.21). Proxy: `pxelab serve
+--dnsmasq-conf` (or dnsmasq itself, the reference) with the seed's own dnsmasq.conf, only
+tftp-root changed. Both log in dnsmasq's words ("sent ...", "file ... not found").
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -93,7 +95,7 @@ def _wait_for_log(path: Path, text: str, proc: subprocess.Popen[bytes], timeout:
             break
         time.sleep(0.05)
     log = path.read_text(errors="replace") if path.exists() else "(no log)"
-    pytest.fail(f"dnsmasq did not come up (exit {proc.poll()}); its log:\n{log}")
+    pytest.fail(f"{proc.args} did not come up (exit {proc.poll()}); its log:\n{log}")
 
 
 @pytest.fixture
@@ -103,7 +105,12 @@ def seed_lab(tmp_path: Path) -> Iterator[Callable[..., SeedLab]]:
     require_tool("qemu-system-x86_64")
     labs: list[Lab] = []
 
-    def make(*, efi64: bool = False, images: dict[str, Path | bytes] | None = None) -> SeedLab:
+    def make(
+        *,
+        efi64: bool = False,
+        images: dict[str, Path | bytes] | None = None,
+        proxy: str = "pxelab",
+    ) -> SeedLab:
         lab = Lab()
         labs.append(lab)
         lab.start()
@@ -127,9 +134,16 @@ def seed_lab(tmp_path: Path) -> Iterator[Callable[..., SeedLab]]:
             extra=EFI_SERVICE if efi64 else "",
         )
         proxy_log = tmp_path / "proxy.log"
-        p = _dnsmasq(pxe, proxy_conf, proxy_log, dnsmasq)
+        if proxy == "dnsmasq":
+            p = _dnsmasq(pxe, proxy_conf, proxy_log, dnsmasq)
+        else:
+            with open(proxy_log, "wb") as log:
+                p = pxe.popen(
+                    [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(proxy_conf)],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
         _wait_for_log(rtr_log, "DHCP, IP range", r, 10)
-        _wait_for_log(proxy_log, "proxy on subnet", p, 10)
+        _wait_for_log(proxy_log, "proxy on subnet", p, 20)
         return SeedLab(lab, tmp_path, tree, tap, proxy_log, [r, p])
 
     yield make

@@ -19,8 +19,9 @@ CMDLINE = re.compile(r"PXELAB-GUEST-CMDLINE: ([^\r\n]*)\r*\n")
 CPU = re.compile(r"PXELAB-GUEST-CPU: ([^\r\n]*)\r*\n")
 
 
-def test_pc_bios_reaches_the_seed_menu_and_moves_the_bar_with_real_keys(seed_lab, tmp_path):
-    lab = seed_lab()
+@pytest.mark.parametrize("proxy", ["pxelab", "dnsmasq"])
+def test_pc_bios_reaches_the_seed_menu_and_moves_the_bar_with_real_keys(seed_lab, tmp_path, proxy):
+    lab = seed_lab(proxy=proxy)
     with VM("pc-bios", lab=lab.lab, tap=lab.tap, workdir=tmp_path / "vm", accel="tcg") as vm:
         menu = vm.console.wait_for_menu(MENU_TIMEOUT, title="PXE Boot Menu")
         assert menu.title == "PXE Boot Menu"
