@@ -567,8 +567,9 @@ def _overload(
 ) -> tuple[bytes, bytes, bytes, int]:
     """Spread options over the options field, then file, then sname (RFC 2131 4.1, RFC 3396).
 
-    Order is kept (so decoding joins the pieces back in order). An option that does not fit
-    whole in the space left starts in the next field if it fits there whole, else it is split.
+    Order is kept (so decoding joins the pieces back in order). First each option (or each
+    255-byte piece of a long one) goes whole into the field where it fits, as clients without
+    RFC 3396 need; only if that wastes too much room are options split at field boundaries.
     """
     items = list(items)
     moved_file = moved_sname = False
@@ -577,7 +578,7 @@ def _overload(
     if sname and not any(c == Opt.TFTP_SERVER_NAME for c, _ in items):
         moved_sname = True
 
-    def attempt(use_file: bool, use_sname: bool) -> list[bytearray] | None:
+    def attempt(use_file: bool, use_sname: bool, split: bool) -> list[bytearray] | None:
         todo = list(items)
         if use_file and file:
             todo.append((int(Opt.BOOTFILE_NAME), file))
@@ -599,13 +600,13 @@ def _overload(
                 chunk = rest[:255]
                 left = caps[a] - len(areas[a])
                 if 2 + len(chunk) > left:
-                    nxt = a + 1 < len(caps)
-                    if nxt and (2 + len(chunk) <= caps[a + 1] or left < 3):
-                        a += 1  # starts whole in the next field
+                    if split and left >= 3:
+                        chunk = chunk[: left - 2]  # RFC 3396: the rest goes on in the next field
+                    else:
+                        a += 1
+                        if a >= len(caps):
+                            return None
                         continue
-                    if left < 3:
-                        return None
-                    chunk = chunk[: left - 2]  # RFC 3396 split across fields
                 areas[a] += bytes((code, len(chunk))) + chunk
                 rest = rest[len(chunk) :]
                 first = False
@@ -621,8 +622,9 @@ def _overload(
                 continue
             cost = (bool(use_file and file), bool(use_sname and sname), use_sname, use_file)
             plans.append((cost, use_file, use_sname))
-    for _, use_file, use_sname in sorted(plans):
-        areas = attempt(use_file, use_sname)
+    tries = [(split, p) for split in (False, True) for p in sorted(plans)]
+    for split, (_, use_file, use_sname) in tries:
+        areas = attempt(use_file, use_sname, split)
         if areas is None:
             continue
         flag = (OVERLOAD_FILE if use_file else 0) | (OVERLOAD_SNAME if use_sname else 0)

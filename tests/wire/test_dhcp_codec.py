@@ -455,3 +455,28 @@ def test_to_dict_is_json_ready(dhcp_payloads):
     assert o175["ipxe"]["version"] == "1.0.0"
     bad = dhcp.decode(header() + COOKIE + bytes([54, 3, 1, 2, 3, 255])).to_dict()
     assert "length 3" in bad["options"][0]["error"] and bad["options"][0]["hex"] == "010203"
+
+
+def test_overload_splits_short_options_only_when_whole_ones_do_not_fit():
+    # 4 options of 60 bytes (62 with header) and max_size 300: options field 56, file 127,
+    # sname 63 = 246 bytes for 248 -> no room either way.
+    opts = [(200 + i, bytes([i]) * 60) for i in range(4)]
+    with pytest.raises(EncodeError):
+        dhcp.DhcpMessage(op=2, options=opts).encode(max_size=300)
+    # 3 of them and a 40-byte one (228 bytes) fit only if some are split at field ends.
+    msg = dhcp.DhcpMessage(op=2, options=[*opts[:3], (210, b"z" * 40)])
+    data = msg.encode(max_size=300)
+    back = dhcp.decode(data)
+    assert back == msg and back.overload == 3
+    # The first option could not start whole in the options field: it was split.
+    assert data[243] == 200 and data[244] < 60
+    # Whole placement when it works: the same options with max_size 320 split nothing.
+    data = msg.encode(max_size=320)
+    assert dhcp.decode(data) == msg
+    codes = []
+    for field in (data[240:], data[108:236], data[44:108]):
+        pos = 0
+        while field[pos] != 255:
+            codes.append(field[pos])
+            pos += 2 + field[pos + 1]
+    assert sorted(codes) == [52, 200, 201, 202, 210]  # each option exactly once
