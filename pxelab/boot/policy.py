@@ -6,7 +6,8 @@
     d.reply          # bytes to send, or None
     d.reason         # why it was ignored ("not a PXE client", ...) when reply is None
     d.kind           # "offer" | "ack" | "ignored"
-    d.arch, d.file, d.tags, d.delay, d.vendor, d.log   # for events and --log-dhcp lines
+    d.arch, d.file, d.tags, d.delay, d.vendor, d.siaddr   # for events and --log-dhcp lines
+    d = policy.decide_packet(data, 67, local)       # the same, with a cache of whole replies
 
 Behaviour follows dnsmasq 2.90's proxy path (rfc2131.c: dhcp_reply, pxe_opts,
 pxe_uefi_workaround, find_boot), checked field by field against a captured dnsmasq exchange:
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from pxelab.config.model import (
@@ -175,7 +176,6 @@ class Decision:
     vendor: str = ""
     tags: tuple[str, ...] = ()
     delay: int = 0
-    log: list[str] = field(default_factory=list)
 
 
 Resolver = Callable[[str], IPv4Address | None]
@@ -216,6 +216,9 @@ class ProxyPolicy:
         self._cache: dict[tuple, _Plan] = {}
         self._ranges: dict[tuple, ProxyRange | bool | None] = {}
         self._local_tags: dict[Local, frozenset[str]] = {}
+        self._whole: dict[tuple, Decision] = {}
+        # a reply depends on the MAC only through dhcp-mac rules
+        self._mac_matters = any(r.kind == "mac" for r in cfg.tag_rules)
         self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ classification
@@ -289,6 +292,32 @@ class ProxyPolicy:
         return on_link[0] if on_link else None
 
     # ------------------------------------------------------------------ the decision
+
+    def decide_packet(self, data: bytes, port: int, local: Local) -> Decision:
+        """decide(Request.from_bytes(data, port), local), remembering whole answers.
+
+        Everything of a request a reply depends on, but xid, secs and chaddr, is its key: the
+        options bytes, flags, ciaddr, giaddr, htype, hlen, hops (and chaddr when dhcp-mac
+        rules exist). A request like one seen before gets the remembered reply with its own
+        xid, secs and chaddr: the same bytes decide() would build. Raises WireError as
+        Request.from_bytes does.
+        """
+        if len(data) < 240:
+            return self.decide(Request.from_bytes(data, port), local)
+        key = (port, data[236:], data[0:4], data[10:16], data[24:28], local,
+               data[28:44] if self._mac_matters else None)
+        hit = self._whole.get(key)
+        if hit is not None:
+            reply = hit.reply
+            if reply is not None:
+                reply = reply[:4] + data[4:10] + reply[10:28] + data[28:44] + reply[44:]
+            return Decision(hit.kind, reply, hit.reason, hit.arch, hit.file, hit.siaddr,
+                            hit.vendor, hit.tags, hit.delay)
+        d = self.decide(Request.from_bytes(data, port), local)
+        if len(self._whole) > 4096:
+            self._whole.clear()
+        self._whole[key] = d
+        return d
 
     def decide(self, req: Request, local: Local) -> Decision:
         if req.op != 1:

@@ -239,34 +239,39 @@ class ProxyDhcpServer:
             return
         if self.listen and local.address not in self.listen:
             return
+        if self._log_on is None:
+            self._log_on = self.log_dhcp and log.isEnabledFor(logging.INFO)
         try:
-            req = Request.from_bytes(data, port)
+            if self._log_on:  # the log lines read the parsed request anyway
+                req = Request.from_bytes(data, port)
+                d = self.policy.decide(req, local)
+            else:
+                d = self.policy.decide_packet(data, port, local)
         except WireError as exc:
             self.stats["malformed"] += 1
             self._warn("malformed", f"malformed DHCP packet from {src[0]}:{src[1]}: {exc} "
                        f"({self.stats['malformed']} so far)")
             return
-        d = self.policy.decide(req, local)
         self.stats[d.kind] += 1
-        if self._log_on is None:
-            self._log_on = self.log_dhcp and log.isEnabledFor(logging.INFO)
         if self._log_on:
             self._log(req, d, local, port)
         if self._events_on:
-            self.events.emit("proxydhcp", d.kind, client=req.mac, arch=d.arch, file=d.file,
-                             port=port, reason=d.reason or None, xid=req.xid_int,
-                             vendor=d.vendor or None, tags=list(d.tags),
-                             siaddr=d.siaddr or None, server=str(local.address))
+            hlen = min(data[2], 16)
+            self.events.emit("proxydhcp", d.kind, client=data[28:28 + hlen].hex(":"),
+                             arch=d.arch, file=d.file, port=port, reason=d.reason or None,
+                             xid=int.from_bytes(data[4:8], "big"), vendor=d.vendor or None,
+                             tags=list(d.tags), siaddr=d.siaddr or None,
+                             server=str(local.address))
         if d.reply is None:
             return
-        dest = self._destination(req, d.reply, port, src)
+        dest = self._destination(data[24:28], d.reply, port, src)
         if d.delay and self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.call_later, d.delay, self._send, sock,
                                             d.reply, dest, ifindex)
         else:
             self._send(sock, d.reply, dest, ifindex)
 
-    def _destination(self, req: Request, reply: bytes, port: int,
+    def _destination(self, giaddr: bytes, reply: bytes, port: int,
                      src: tuple[str, int]) -> tuple[str, int]:
         ciaddr = reply[12:16]
         if port == 4011:
@@ -275,8 +280,8 @@ class ProxyDhcpServer:
             if src[0] != "0.0.0.0":
                 return src
             return BROADCAST, self.client_port
-        if req.giaddr != b"\0\0\0\0":
-            return socket.inet_ntoa(req.giaddr), self.port
+        if giaddr != b"\0\0\0\0":
+            return socket.inet_ntoa(giaddr), self.port
         if ciaddr != b"\0\0\0\0":
             if src[0] == socket.inet_ntoa(ciaddr) and src[1]:
                 return src

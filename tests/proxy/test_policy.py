@@ -235,3 +235,35 @@ def test_garbage_never_raises_anything_but_wire_errors(data: bytes, port: int) -
     d = ProxyPolicy(read_dnsmasq_text(SEED)).decide(req, LOCAL)
     if d.reply is not None:
         assert dhcp.decode(d.reply).yiaddr in (IPv4Address("0.0.0.0"), IPv4Address(req.ciaddr))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    conf=st.sampled_from([SEED, SEED + "dhcp-mac=set:w,00:80:64:*:*:*\ndhcp-boot=tag:w,w.0\n",
+                          SEED + 'pxe-service=X86-64_EFI,"e",syslinux.efi\n'
+                          "dhcp-match=set:ipxe,175\ndhcp-boot=tag:ipxe,x.ipxe\n"]),
+    mtype=st.sampled_from([1, 3, 8]),
+    arch=st.sampled_from([None, 0, 7, 9]),
+    port=st.sampled_from([67, 4011]),
+    ipxe=st.booleans(),
+    ciaddr=st.sampled_from(["0.0.0.0", "192.168.10.9"]),
+    giaddr=st.sampled_from(["0.0.0.0", "192.168.10.1"]),
+    flags=st.sampled_from([0, 0x8000]),
+    boot=st.sampled_from([None, (0x8000, 0), (0, 0)]),
+    macs=st.lists(st.sampled_from(["00:80:64:71:ab:0a", "52:54:00:12:34:56", "00:80:64:00:00:01"]),
+                  min_size=2, max_size=3),
+    xids=st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3),
+)
+def test_whole_reply_cache_gives_what_decide_gives(conf: str, mtype: int, arch: int | None,
+                                                   port: int, ipxe: bool, ciaddr: str,
+                                                   giaddr: str, flags: int, boot, macs, xids
+                                                   ) -> None:
+    policy = ProxyPolicy(read_dnsmasq_text(conf))
+    fresh = ProxyPolicy(read_dnsmasq_text(conf))
+    for mac, xid in zip(macs, xids, strict=False):
+        data = request(mtype, arch=arch, ipxe=ipxe, ciaddr=ciaddr, giaddr=giaddr, flags=flags,
+                       boot_item=boot, mac=mac, xid=xid)
+        cached = policy.decide_packet(data, port, LOCAL)
+        direct = fresh.decide(Request.from_bytes(data, port), LOCAL)
+        assert (cached.kind, cached.reply, cached.file, cached.tags, cached.reason) == (
+            direct.kind, direct.reply, direct.file, direct.tags, direct.reason)
