@@ -264,12 +264,14 @@ def _menu_time(data: dict[str, Any], fallback: float) -> float:
 # ------------------------------------------------------------------------------ VM client
 
 # The test guest's /init prints this with /proc/cmdline, then powers off.
-CMDLINE_MARK = re.compile(r"PXELAB-GUEST-CMDLINE: ?(.*)")
+# The whole line: a wait can see it half-received, and the rest arrives in the next chunk.
+CMDLINE_MARK = re.compile(r"PXELAB-GUEST-CMDLINE: ?([^\r\n]*)[\r\n]")
 # What the firmware prints once it gives up on the network and goes to the next boot device.
 LOCAL_BOOT = re.compile(
     r"No bootable device|Booting from Hard Disk|Boot failed: not a bootable disk|"
     r"Booting from (?:Floppy|DVD|CD)|Returning to BIOS|No more network devices"
 )
+GAVE_UP = ("Nothing to boot", "No bootable device")
 # PXELINUX (and syslinux.efi) after an entry was chosen.
 BOOTING = re.compile(r"Loading \S+\.\.\.|Booting the kernel|Decompressing Linux")
 _KEY_NAMES = {"enter": "ret", "space": "spc", "backspace": "backspace"}
@@ -324,19 +326,43 @@ class VmClient:
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
         from pxelab.lab.runner import ClientResult
+
+        c = self.client
+        console = ""
+        client_deadline = min(deadline, time.monotonic() + c.timeout)
+        for attempt in range(1, c.attempts + 1):
+            res = ClientResult(c.name, "vm", False)
+            res.details["attempt"] = attempt
+            failure, text = self._boot(res, timeline, client_deadline, attempt)
+            console += text
+            if failure is None:
+                res.passed = True
+                return Outcome(res, console)
+            if time.monotonic() >= client_deadline:
+                break
+            console += f"\n===== {c.name}: attempt {attempt} failed ({failure}); booting again\n"
+        failure.screen = failure.screen or res.screen
+        if c.attempts > 1:
+            failure.actual += f" (after {res.details['attempt']} boot(s))"
+        res.reason = str(failure)
+        return Outcome(res, console, failure)
+
+    def _boot(
+        self, res: Any, timeline: Timeline, deadline: float, attempt: int
+    ) -> tuple[StepFailure | None, str]:
         from pxelab.lab.vm import VM
 
         c = self.client
-        res = ClientResult(c.name, "vm", False)
-        vm = VM(self.profile, tap=self.tap, workdir=self.work / f"vm-{c.name}", lab=self.lab,
-                name=c.name)  # fmt: skip
+        self.menu_at = None
+        workdir = self.work / (f"vm-{c.name}" if attempt == 1 else f"vm-{c.name}-{attempt}")
+        vm = VM(self.profile, tap=self.tap, workdir=workdir, lab=self.lab, name=c.name)
+        res.details["start_s"] = round(timeline.now(), 3)
         failure: StepFailure | None = None
-        client_deadline = min(deadline, time.monotonic() + c.timeout)
         try:
             with vm:
                 res.details["argv"] = vm.argv
                 for step in c.steps:
-                    self._step(vm, step, client_deadline)
+                    self._step(vm, step, deadline)
                 res.screen = vm.console.render()
         except StepFailure as exc:
             failure = exc
@@ -347,15 +373,10 @@ class VmClient:
             res.time_to_menu_s = round(self.menu_at - vm.started_at, 3)
             # on the scenario's clock, for the report's phase chart
             res.details["menu_s"] = round(timeline.now() - (time.monotonic() - self.menu_at), 3)
-        console = ""
+        text = ""
         if vm.console_log.exists():
-            console = vm.console_log.read_bytes().decode("utf-8", errors="replace")
-        if failure is not None:
-            failure.screen = failure.screen or res.screen
-            res.reason = str(failure)
-            return Outcome(res, console, failure)
-        res.passed = True
-        return Outcome(res, console)
+            text = vm.console_log.read_bytes().decode("utf-8", errors="replace")
+        return failure, text
 
     def _timeout(self, step: Step, deadline: float) -> float:
         left = max(0.1, deadline - time.monotonic())
@@ -367,6 +388,10 @@ class VmClient:
         con = vm.console
         where = _where(self.client, step)
         timeout = self._timeout(step, deadline)
+        fatal = con.fatal
+        if step.action not in ("expect_local_boot", "expect_failure"):
+            # The firmware gave up on the network: no later text can satisfy this step.
+            con.fatal = (*fatal, *GAVE_UP)
         try:
             if step.action == "wait_for":
                 con.wait_for_screen(step.value, timeout)
@@ -395,6 +420,8 @@ class VmClient:
         except ConsoleError as exc:
             raise StepFailure(where, _expected(step), _first_line(str(exc)),
                               con.render()) from None
+        finally:
+            con.fatal = fatal
 
     @staticmethod
     def _select(con: Any, label: str, timeout: float) -> None:

@@ -440,7 +440,10 @@ def boot_phases(
     mac = str(client.details.get("mac") or "").lower()
     if not mac:
         return
-    mine = [e for e in events if str(e.get("client", "")).lower() == mac and e.get("ts")]
+    # A VM booted more than once: its last boot is the one the steps judged.
+    start_s = float(client.details.get("start_s", start_s))
+    mine = [e for e in events if str(e.get("client", "")).lower() == mac and e.get("ts")
+            and timeline.at_wall(e["ts"]) >= start_s]  # fmt: skip
     discover = next((e for e in mine if e.get("event") in ("discover", "offer")), None)
     ack = next((e for e in mine if e.get("service") == "router" and e.get("event") == "ack"), None)
     if discover is None:
@@ -450,7 +453,7 @@ def boot_phases(
         marks.append(("proxy", timeline.at_wall(ack["ts"])))
         ip = ack.get("ip")
         tftp = [e for e in events if e.get("service") == "tftp" and e.get("client") == ip
-                and e.get("ts")]  # fmt: skip
+                and e.get("ts") and timeline.at_wall(e["ts"]) >= start_s]  # fmt: skip
         first = next((e for e in tftp if e.get("event") == "request"), None) or (
             tftp[0] if tftp else None
         )

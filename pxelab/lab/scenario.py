@@ -134,6 +134,7 @@ class Client:
     arch: int | None = None
     select: str | None = None
     pxe_item: int | None = None  # scripted: which PXE boot menu item (1-based) to take
+    attempts: int = 1  # vm: boot again (fresh VM) when the steps fail, up to this many times
     overrides: dict[str, Any] = field(default_factory=dict)
     steps: tuple[Step, ...] = ()
     timeout: float = 60.0
@@ -462,6 +463,9 @@ def _client(r: _Reader, index: int) -> Client:
     if pxe_item is not None and (pxe_item < 1 or kind != "scripted"):
         raise r.error("pxe_item", "a PXE menu item number from 1, for scripted clients "
                       "(a VM picks it with key steps)")
+    attempts = r.get("attempts", int, 1)
+    if not 1 <= attempts <= 5 or (attempts > 1 and kind != "vm"):
+        raise r.error("attempts", "1-5 boots, for VM clients (a lossy network may need a reboot)")
     overrides = dict(r.get("overrides", dict, {}))
     if kind == "scripted" and overrides:
         raise r.error("overrides", "overrides are for VM clients (kind = \"vm\")")
@@ -483,7 +487,7 @@ def _client(r: _Reader, index: int) -> Client:
     r.done()
     return Client(
         name=name, kind=kind, profile=profile, mac=mac, uuid=uuid, arch=arch, select=select,
-        pxe_item=pxe_item,
+        pxe_item=pxe_item, attempts=attempts,
         overrides=overrides, steps=steps, timeout=timeout, key=r.key,
     )  # fmt: skip
 

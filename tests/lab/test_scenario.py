@@ -103,6 +103,8 @@ def test_client_errors(tmp_path: Path) -> None:
     assert err.key == "client[0].mac"
     err = error(tmp_path, GOOD.replace('name = "c0"\nprofile = "ipxe"', 'kind = "vm"\narch = 7'))
     assert err.key == "client[0].arch"
+    err = error(tmp_path, GOOD.replace('name = "c0"', "attempts = 2"))
+    assert err.key == "client[0].attempts" and "VM clients" in err.message
     err = error(tmp_path, GOOD.split("[[client]]")[0])
     assert err.key == "client" and "at least one" in err.message
 
