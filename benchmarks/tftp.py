@@ -116,9 +116,9 @@ def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
     return n * size / MiB / dt
 
 
-def start_servers(env: Env, root: Path, tmp: Path, with_dnsmasq: bool
-                  ) -> dict[str, tuple[subprocess.Popen[bytes], int]]:
-    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+def start_servers(servers: dict[str, tuple[subprocess.Popen[bytes], int]], env: Env,
+                  root: Path, tmp: Path, with_dnsmasq: bool) -> None:
+    """Start every server into `servers` (the caller stops them, even if one fails to start)."""
     pport = PXELAB_PORT if env.netns else free_port()
     hport = HPA_PORT if env.netns else free_port()
     servers["pxelab"] = (env.popen(
@@ -140,7 +140,6 @@ def start_servers(env: Env, root: Path, tmp: Path, with_dnsmasq: bool
         DNSMASQ_PORT)
     for _name, (_proc, port) in servers.items():
         wait_udp(env, port, root)
-    return servers
 
 
 def vmhwm_kb(pid: int) -> int:
@@ -190,12 +189,13 @@ def main() -> int:
                     f.write(os.urandom(MiB))
         env = Env(ns)
         with_dnsmasq = ns is not None and shutil.which("dnsmasq") is not None
-        servers = start_servers(env, root, tmp, with_dnsmasq)
-        names = list(servers)
-        where = f"namespace {ns}" if ns else "host loopback"
-        print(f"TFTP benchmark: atftp client, 16 MiB file, {where}, best of {args.repeat}; "
-              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         try:
+            start_servers(servers, env, root, tmp, with_dnsmasq)
+            names = list(servers)
+            where = f"namespace {ns}" if ns else "host loopback"
+            print(f"TFTP benchmark: atftp client, 16 MiB file, {where}, best of {args.repeat}; "
+                  f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
             results: dict[str, dict[str, float]] = {}
             plan = []
             for b in (512, 1468, 8192):
