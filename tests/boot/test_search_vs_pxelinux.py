@@ -29,8 +29,8 @@ ROM = Path("/usr/lib/ipxe/qemu/pxe-rtl8139.rom")
 MAC = "00:80:64:71:ab:0a"
 QEMU_UUID = "597c5400-922f-11db-9fff-008064667faa"
 WIRE_UUID = bytes.fromhex("00547c592f92db119fff008064667faa")  # as iPXE puts it in option 97
-# SeaBIOS's serial console moves the cursor with escapes even inside a line of text
-ESCAPES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|c)")
+# SeaBIOS's serial console moves the cursor (escapes, bare CRs) even inside a line of text
+ESCAPES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|c)|\r")
 LIMIT_S = 120  # bound for a hung boot, not a timing assertion
 PICKED = re.compile(rb"PXELAB-PICKED-(\d+)-END")
 

@@ -24,8 +24,8 @@ from pxelab.lab.tftptree import SEED_DIR, seed_tree, write_dnsmasq_conf
 from tests.conftest import require_tool
 
 ROM = Path("/usr/lib/ipxe/qemu/pxe-rtl8139.rom")
-# SeaBIOS's serial console moves the cursor with escapes even inside a line of text
-ESCAPES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|c)")
+# SeaBIOS's serial console moves the cursor (escapes, bare CRs) even inside a line of text
+ESCAPES = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|c)|\r")
 LIMIT_S = 120  # an upper bound for a hung boot, not a timing assertion
 
 
