@@ -236,6 +236,9 @@ def walk(opts: WalkOptions) -> WalkResult:
                             until_complete=opts.until_complete)
         res.log("start", f"profile {profile.name}, MAC {res.mac}, arch {arch}, "
                 f"vendor class {profile.dhcp.vendor_class_for(arch)}, UUID {res.uuid}")
+        if opts.uuid and profile.dhcp.uuid != "given":
+            res.log("start", f"--uuid ignored: this profile's option 97 is "
+                    f"'{profile.dhcp.uuid}' (that is the quirk it models)")
         return _walk(opts, res, client, link, mac, arch, uuid)
     finally:
         link.close()
