@@ -160,9 +160,12 @@ class Screen:
         i = bisect.bisect_right(self._offsets, offset) - 1
         return self._times[i] if i >= 0 else None
 
-    def first_seen(self, pattern: Pattern, start: int = 0) -> float | None:
+    def first_seen(self, pattern: Pattern, start: int = 0, end: bool = False) -> float | None:
+        """When the first match began to arrive (`end`: when its last character arrived)."""
         m = _compile(pattern).search(self.text, start)
-        return None if m is None else self.time_at(m.start())
+        if m is None:
+            return None
+        return self.time_at(max(m.start(), m.end() - 1) if end else m.start())
 
     def lines(self) -> list[str]:
         return [line.rstrip() for line in self.screen.display]
@@ -329,10 +332,11 @@ class Console:
         with self._cond:
             return self._screen.menu()
 
-    def first_seen(self, pattern: Pattern) -> float | None:
-        """The clock time the pattern first showed up in the text stream (None: not yet)."""
+    def first_seen(self, pattern: Pattern, end: bool = False) -> float | None:
+        """The clock time the pattern first showed up in the text stream (None: not yet);
+        `end`: the time its last character came (a line ending in "... ok")."""
         with self._cond:
-            return self._screen.first_seen(pattern)
+            return self._screen.first_seen(pattern, end=end)
 
     # -- waiting -----------------------------------------------------------------------------
 

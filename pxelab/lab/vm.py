@@ -105,20 +105,27 @@ def resolve_accel(requested: str, qemu: str = "qemu-system-x86_64") -> str:
 
 @lru_cache(maxsize=4)
 def kvm_works(qemu: str = "qemu-system-x86_64", timeout: float = 8.0) -> bool:
-    """Boot SeaBIOS + iPXE under KVM with no network: KVM works if iPXE gets to its banner.
+    """KVM works if SeaBIOS + iPXE get to iPXE's banner under it within `timeout` s.
 
     /dev/kvm existing is not enough: here iPXE hangs at "starting execution" under KVM.
     """
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or shutil.which(qemu) is None:
         return False
+    return firmware_runs(qemu, "kvm", timeout)
+
+
+def firmware_runs(qemu: str, accel: str, timeout: float) -> bool:
+    """Boot SeaBIOS + iPXE with a NIC that has no network: True once iPXE prints its banner."""
     rom = "/usr/lib/ipxe/qemu/pxe-rtl8139.rom"
     argv = [
-        qemu, "-accel", "kvm", "-machine", "pc,graphics=off", "-display", "none",
+        qemu, "-accel", accel, "-machine", "pc,graphics=off", "-display", "none",
         "-serial", "stdio", "-monitor", "none", "-boot", "n", "-no-reboot", "-m", "64",
-        "-nic", f"user,model=rtl8139,romfile={rom},restrict=on",
+        # A NIC with no backend at all: iPXE starts, and nothing can leave the machine.
+        "-nic", "none", "-device", f"rtl8139,romfile={rom}",
     ]
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     seen = b""
     deadline = Deadline(timeout)

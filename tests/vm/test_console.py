@@ -96,6 +96,10 @@ def test_text_stream_times_phases_from_arrival():
         # The time is that of the chunk holding the first character of the match.
         assert marks[phase] <= data.index(phase.encode()) < marks[phase] + 64
     assert list(marks.values()) == sorted(marks.values())
+    # The end of a match can come in a later chunk than its start ("Configuring ... ok").
+    done = screen.first_seen(re.compile(r"Configuring \(net0[^)]*\)[. ]*ok"), end=True)
+    assert done is not None and done > marks["Configuring (net0"]
+    assert done <= data.index(b"... ok") + 5 < done + 64
     assert screen.first_seen("not on this console") is None
 
 

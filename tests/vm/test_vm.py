@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pxelab.lab.vm import VM, VMLaunchError, resolve_accel
+from pxelab.lab.vm import VM, VMLaunchError, firmware_runs, resolve_accel
 
 pytestmark = [pytest.mark.qemu]
 
@@ -30,3 +30,10 @@ def test_accelerator_can_be_forced_from_the_environment(monkeypatch):
     monkeypatch.setenv("PXELAB_ACCEL", "warp")
     with pytest.raises(RuntimeError, match="unknown accelerator 'warp'"):
         resolve_accel("tcg")
+
+
+def test_the_kvm_probe_sees_firmware_that_runs_and_firmware_that_does_not():
+    # The probe's own check, on an accelerator that works everywhere: iPXE's banner shows.
+    assert firmware_runs("qemu-system-x86_64", "tcg", 60) is True
+    # And on one that cannot start here: QEMU exits at once, the probe says no.
+    assert firmware_runs("qemu-system-x86_64", "no-such-accel", 10) is False
