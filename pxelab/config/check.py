@@ -575,7 +575,11 @@ class _Checker:
             directive = "UI" if config.ui is not None else "DEFAULT"
             self._check_module(ui, dirs, where, f"{directive} {config.boot_command}", looked,
                                firmware)
-        rel = (f"; relative names start in {prefix}, the boot file's directory" if prefix else "")
+        rel = (
+            f"; relative names start in {prefix}, the boot file's directory "
+            "(write ::images/... for a path from the TFTP root)"
+            if prefix else ""
+        )
         for e in config.menu_entries():
             where_label = f"{e.filename}:{e.kernel_line or e.line}"
             if e.kind == "localboot" or e.kernel is None:

@@ -304,6 +304,14 @@ def test_efi64_tree_passes(capsys: pytest.CaptureFixture[str]) -> None:
         errors = [line for line in lines if ": error: " in line]
         assert len(errors) == 3
         assert f"kernel images/tc/vmlinuz is missing ({root}/efi64/images/tc/vmlinuz)" in errors[0]
+        assert "write ::images/... for a path from the TFTP root" in errors[0]
+        menu = root / "efi64/pxelinux.cfg/default"
+        menu.write_text(
+            menu.read_text().replace(" images/", " ::images/").replace("=images/", "=::images/")
+        )
+        code, lines = run_check(capsys, "--dnsmasq-conf", str(conf))
+        assert code == 0, lines
+        menu.write_text(menu.read_text().replace("::images/", "images/"))
         shutil.copytree(root / "images", root / "efi64/images")
         code, lines = run_check(capsys, "--dnsmasq-conf", str(conf), *WYSE, "--arch", "7")
         assert code == 0, lines
