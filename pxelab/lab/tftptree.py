@@ -117,7 +117,10 @@ def seed_tree(
     files.update(images or {})
     files["pxelinux.cfg/default"] = SEED_DIR / "pxelinux.cfg" / "default"
     if efi64:
+        # syslinux.efi resolves the menu's relative kernel paths against its own directory.
         files["efi64/pxelinux.cfg/default"] = SEED_DIR / "pxelinux.cfg" / "default"
+        for name in SEED_IMAGES:
+            files[f"efi64/{name}"] = files[name]
     return build_tree(root, efi64=efi64, files=files)
 
 

@@ -22,6 +22,8 @@ def test_efi64_tree(tmp_path: Path) -> None:
     assert (root / "efi64/syslinux.efi").exists()
     assert (root / "efi64/ldlinux.e64").exists()
     assert (root / "efi64/pxelinux.cfg/default").exists()
+    for image in tftptree.SEED_IMAGES:
+        assert (root / "efi64" / image).read_bytes() == (root / image).read_bytes()
 
 
 def test_dnsmasq_conf_tftp_root_is_the_only_change(tmp_path: Path) -> None:
