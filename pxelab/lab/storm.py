@@ -1,0 +1,258 @@
+"""Boot storms and fault drills on one PXE segment: many scripted clients at once, in one lab.
+
+    with PxeSegment(proxy="pxelab") as seg:      # rtr (dnsmasq DHCP), pxe (proxy + TFTP), cl
+        out = seg.storm(20)                       # {"clients", "served", "last_menu_s", ...}
+        seg.restart_proxy()
+
+One namespace and one process drive every client (``python -m pxelab.lab.storm`` inside ``cl``):
+each client is a thread running the scripted client's walk (pxelab.client.walk) with a MAC of its
+own. 200 namespaces with 200 Python interpreters (scapy alone is ~1 s of CPU each to import)
+would measure the machine's two cores, not the servers; one process with 200 identities puts the
+load where it belongs, on the DHCP, proxy and TFTP servers. The client namespace carries every
+pool address as a secondary address, so replies sent to any client's leased address
+(ciaddr) arrive, and the walk finds an address on the interface and leaves it alone.
+
+The router is dnsmasq with a pool of 221 addresses (the same for both proxies being compared);
+the proxy is `pxelab serve --dnsmasq-conf` or dnsmasq itself on the seed's configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROUTER_IP, PROXY_IP, CLIENT_IP = "192.168.10.1", "192.168.10.20", "192.168.10.29"
+POOL = (30, 250)
+ROUTER_CONF = f"""\
+port=0
+interface=eth0
+bind-interfaces
+dhcp-range=192.168.10.{POOL[0]},192.168.10.{POOL[1]},12h
+dhcp-option=option:router,{ROUTER_IP}
+dhcp-lease-max=1000
+no-ping
+"""
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or next(
+        (p for d in ("/usr/sbin", "/sbin") if Path(p := f"{d}/{name}").exists()), None)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: run `pxelab doctor --install` as root")
+    return path
+
+
+def wait_udp(host: Any, port: int, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = host.run(["ss", "-ulnH"]).stdout
+        if any(len(f := line.split()) > 3 and f[3].endswith(f":{port}")
+               for line in out.splitlines()):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} is not listening on UDP port {port} after {timeout:.0f} s")
+
+
+def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> Any:
+    log.write_text("")
+    proc = host.popen([_tool("dnsmasq"), "-k", "-C", str(conf), "--pid-file",
+                       f"--log-facility={log}", f"--dhcp-leasefile={leases}", "--user=root",
+                       "--group=root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "started" in log.read_text(errors="replace"):
+            return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"dnsmasq did not start: {log.read_text(errors='replace')[-500:]}")
+
+
+class PxeSegment:
+    """rtr 192.168.10.1 (dnsmasq DHCP), pxe 192.168.10.20 (the proxy and TFTP under test) and
+    cl (192.168.10.29 plus every pool address), in a Lab of their own."""
+
+    def __init__(self, proxy: str = "pxelab", extra_conf: str = "") -> None:
+        if proxy not in ("pxelab", "dnsmasq"):
+            raise ValueError(f"proxy must be pxelab or dnsmasq, not {proxy!r}")
+        self.proxy_impl = proxy
+        self.extra_conf = extra_conf
+        self.work = Path(tempfile.mkdtemp(prefix="pxelab-storm-", dir="/tmp"))
+        self.work.chmod(0o755)
+        self.proxy_log = self.work / "proxy.log"
+        self.proxy_proc: Any = None
+        self.proxy_starts = 0
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> PxeSegment:
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def _build(self) -> None:
+        from pxelab.lab import tftptree
+        from pxelab.lab.net import Lab
+
+        self.tree = tftptree.seed_tree(self.work / "tftpboot")
+        self.conf = tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf",
+                                                self.work / "proxy.conf", self.tree,
+                                                extra=self.extra_conf)
+        self.lab = self._stack.enter_context(Lab())
+        self.rtr = self.lab.add_host("rtr", ipv4=f"{ROUTER_IP}/24")
+        self.pxe = self.lab.add_host("pxe", ipv4=f"{PROXY_IP}/24")
+        self.cl = self.lab.add_host("cl", ipv4=f"{CLIENT_IP}/24")
+        batch = "".join(f"address add 192.168.10.{i}/24 dev eth0\n"
+                        for i in range(POOL[0], POOL[1] + 1))
+        (self.work / "addrs").write_text(batch)
+        self.cl.run(["ip", "-batch", str(self.work / "addrs")], check=True)
+        (self.work / "router.conf").write_text(ROUTER_CONF)
+        _dnsmasq(self.rtr, self.work / "router.conf", self.work / "router.log",
+                 self.work / "router.leases")
+        self.start_proxy()
+
+    # ------------------------------------------------------------------ the server under test
+
+    def start_proxy(self, tftp: bool = True, proxy: bool = True) -> None:
+        self.proxy_starts += 1
+        if self.proxy_impl == "dnsmasq":
+            self.proxy_proc = _dnsmasq(self.pxe, self.conf, self.proxy_log,
+                                       self.work / "proxy.leases")
+            return
+        argv = [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(self.conf),
+                "--interface", "eth0", "--events", str(self.work / "proxy.events")]
+        argv += [] if tftp else ["--no-tftp"]
+        argv += [] if proxy else ["--no-proxy"]
+        log = open(self.proxy_log, "ab")  # noqa: SIM115 -- the child holds it
+        self.proxy_proc = self.pxe.popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if proxy:
+            wait_udp(self.pxe, 4011, "pxelab serve (proxyDHCP)")
+        if tftp:
+            wait_udp(self.pxe, 69, "pxelab serve (TFTP)")
+
+    def stop_proxy(self, kill: bool = False) -> None:
+        if self.proxy_proc is not None:
+            self.lab.stop(self.proxy_proc, grace=0.0 if kill else 3.0)
+            self.proxy_proc = None
+
+    def restart_proxy(self, kill: bool = True) -> None:
+        self.stop_proxy(kill)
+        self.start_proxy()
+
+    def proxy_lines(self) -> list[str]:
+        return self.proxy_log.read_text(errors="replace").splitlines()
+
+    def proxy_alive(self) -> bool:
+        return self.proxy_proc is not None and self.proxy_proc.poll() is None
+
+    # ------------------------------------------------------------------ clients
+
+    def storm(self, clients: int, *, timeout: float = 120.0, profile: str = "pxe-2.0-rom",
+              first_mac: int = 1) -> dict[str, Any]:
+        """`clients` scripted clients at once from cl: how many reached the menu, and when."""
+        proc = self.cl.run([sys.executable, "-m", "pxelab.lab.storm", "--interface", "eth0",
+                            "--clients", str(clients), "--timeout", str(timeout),
+                            "--profile", profile, "--first-mac", str(first_mac)],
+                           timeout=timeout + 120)
+        try:
+            return json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            raise RuntimeError(f"storm printed no JSON (exit {proc.returncode}):\n"
+                               f"{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}") from None
+
+    def walk_json(self, *args: str, timeout: float = 120.0) -> dict[str, Any]:
+        """One `pxelab probe --json` from cl (the interface keeps its addresses)."""
+        proc = self.cl.run([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
+                            "--json", *args], timeout=timeout)
+        try:
+            return json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            raise RuntimeError(f"probe printed no JSON (exit {proc.returncode}):\n"
+                               f"{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}") from None
+
+
+def mac_of(i: int) -> str:
+    return "52:54:00:5a:" + f"{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
+
+
+def run_storm(interface: str, clients: int, timeout: float, profile_name: str,
+              first_mac: int = 1) -> dict[str, Any]:
+    """Walk `clients` identities at once on `interface` (threads), return the figures."""
+    from pxelab.client import profile as profiles
+    from pxelab.client.walk import WalkOptions, walk
+
+    prof = profiles.load(profile_name)
+    results: list[dict[str, Any]] = [{} for _ in range(clients)]
+    go = threading.Event()
+
+    def one(i: int) -> None:
+        go.wait()
+        t0 = time.monotonic()
+        try:
+            res = walk(WalkOptions(interface=interface, profile=prof, mac=mac_of(first_mac + i),
+                                   timeout=timeout))
+            results[i] = {"ok": res.ok and res.reached == "menu", "reached": res.reached,
+                          "failure": res.failure, "menu_at": res.menu_at,
+                          "end": time.monotonic() - start, "took": time.monotonic() - t0}
+        except Exception as exc:  # one client's crash is that client's failure, not the storm's
+            results[i] = {"ok": False, "failure": {"link": "client", "message": repr(exc)},
+                          "end": time.monotonic() - start}
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start = time.monotonic()
+    go.set()
+    for t in threads:
+        t.join(timeout + 60)
+    served = [r for r in results if r.get("ok")]
+    failures: dict[str, int] = {}
+    for r in results:
+        if not r.get("ok"):
+            f = r.get("failure") or {"link": "unfinished", "message": ""}
+            key = f"{f.get('link')}: {str(f.get('message'))[:80]}"
+            failures[key] = failures.get(key, 0) + 1
+    return {
+        "clients": clients,
+        "served": len(served),
+        "last_menu_s": round(max((r["end"] for r in served), default=0.0), 2),
+        "median_menu_s": round(sorted(r["end"] for r in served)[len(served) // 2], 2)
+        if served else None,
+        "wall_s": round(time.monotonic() - start, 2),
+        "failures": failures,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pxelab.lab.storm", description=__doc__)
+    p.add_argument("--interface", required=True)
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--profile", default="pxe-2.0-rom")
+    p.add_argument("--first-mac", type=int, default=1)
+    a = p.parse_args(argv)
+    print(json.dumps(run_storm(a.interface, a.clients, a.timeout, a.profile, a.first_mac)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
