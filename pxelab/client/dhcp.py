@@ -301,6 +301,23 @@ class DhcpClient:
 
     # -- after the address: port 4011 -----------------------------------------------------------
 
+    def _not_a_boot_server_ack(self, ans: packet.Reply, item: tuple[int, int] | None) -> str:
+        """Why a ROM would not take this ACK as the boot server's answer ("" if it would).
+
+        PXE 2.1: the answer carries option 60 "PXEClient"; to a discovery request it also
+        carries 43.71 with the boot server type that was asked for.
+        """
+        own = _own_classes(self.profile.dhcp.vendor_class_for(self.arch))
+        if not ans.vendor_class.startswith(own):
+            return "no option 60 \"PXEClient\" (not a PXE boot server's answer)"
+        if item is not None:
+            pxe = packet.parse_pxe(ans.options.get(43, b""))
+            if pxe.boot_item is None:
+                return "no 43.71 boot item"
+            if pxe.boot_item[0] != item[0]:
+                return f"43.71 is type {pxe.boot_item[0]}, asked for type {item[0]}"
+        return ""
+
     def pxe_request(self, client_ip: str, local_ip: str, server: str, *,
                     item: tuple[int, int] | None,
                     broadcast: bool = False, attempts: tuple[float, ...] = (1.0, 2.0, 3.0),
@@ -332,6 +349,11 @@ class DhcpClient:
                     ans = self._parse(payload)
                     if ans is None or ans.msg_type != packet.ACK:
                         continue
+                    why = self._not_a_boot_server_ack(ans, item)
+                    if why:
+                        # e.g. the LAN's DHCP server ACKing a broadcast REQUEST with ciaddr
+                        self.log("pxe", f"ACK from {src}:{sport} ignored: {why}")
+                        continue
                     self.log("pxe", f"ACK from {src}:{sport}"
                              + (f", file {self.boot_file(ans)!r}" if self.boot_file(ans) else ""))
                     return src, ans
@@ -340,6 +362,10 @@ class DhcpClient:
         finally:
             sock.close()
         return None
+
+
+def _own_classes(vendor_class: str) -> tuple[str, ...]:
+    return ("PXEClient", vendor_class.split(":")[0])
 
 
 def _udp_socket(iface: str, local_ip: str, broadcast: bool) -> socket.socket:

@@ -325,9 +325,10 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
         else:
             got = client.pxe_request(res.address or "", local, boot_server, item=(btype, 0))
         if got is None:
-            where = ", ".join(targets) if targets else boot_server
+            where = (", ".join(f"{t}:4011" for t in targets) if targets
+                     else "broadcast to port 67" if not bits & 0x01 else f"{boot_server}:4011")
             return res.fail("boot-server", f"no boot server answered discovery for type "
-                            f"{btype} ({where}:4011)")
+                            f"{btype} ({where})")
         final_server, final = got
         file_ = client.boot_file(final)
         res.boot_reply = _reply_json(final_server, final, file_)

@@ -72,3 +72,18 @@ def test_uefi_client_offered_a_bios_boot_file() -> None:
         "boot file pxelinux.0 is not an EFI image (a BIOS NBP?); a UEFI client (arch 7) "
         "cannot start it")
     assert data["tftp"][0]["found"] and data["pxelinux"]["search"] == []
+
+
+def test_menu_item_without_a_boot_server() -> None:
+    # A menu item of a type no server is listed for: the client discovers by broadcast
+    # (43.6 = 2). The router ACKs that REQUEST too -- without "PXEClient" or 43.71, so the
+    # client must not take it for the boot server's answer -- and nobody else answers.
+    with pxe_segment(proxy_extra='pxe-service=X86PC, "Remote installer", 5\n') as seg:
+        rc, data = probe(seg, "--profile", "ipxe", "--pxe-item", "3")
+    assert rc == 1
+    assert data["proxy"]["pxe"]["discovery_control"] == 2
+    assert data["failure"] == {"link": "boot-server", "message": (
+        "no boot server answered discovery for type 5 (broadcast to port 67)")}
+    events = [e["event"] for e in data["timeline"] if e["phase"] == "pxe"]
+    assert "boot-server discovery (type 5) #1 to 255.255.255.255:67" in events
+    assert any(e.startswith("ACK from 192.168.10.1:67 ignored: no option 60") for e in events)
