@@ -65,6 +65,15 @@ class Profile:
         """The same machine with another MAC (several VMs of one profile on one lab)."""
         return replace(self, nic=replace(self.nic, mac=_check_mac(mac, self.source, "nic.mac")))
 
+    def with_uuid(self, uuid: str) -> Profile:
+        """The same machine with another SMBIOS UUID ("" for none)."""
+        if uuid:
+            try:
+                uuid = str(uuidlib.UUID(uuid))
+            except ValueError:
+                raise ProfileError(f"{self.source}: smbios.uuid = {uuid!r} is not a UUID") from None
+        return replace(self, uuid=uuid)
+
     def qemu_binary(self) -> str:
         path = shutil.which(self.qemu)
         if path is None:

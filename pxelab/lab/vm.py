@@ -5,7 +5,7 @@ from the first byte; `start()` (or entering the context) lets it run. TCG unless
 otherwise: "auto" uses KVM only when a probe shows a guest actually runs on it (on this machine
 /dev/kvm exists but iPXE hangs under it).
 
-    with VM(load_profile("pc-bios"), tap="vm0", netns=lab.switch_ns, workdir=tmp) as vm:
+    with VM("pc-bios", lab=lab, tap=lab.add_tap("vm0"), workdir=tmp) as vm:
         vm.console.wait_for_screen("PXE Boot Menu", timeout=60)
 """
 
@@ -158,6 +158,7 @@ class VM:
         lab: Any = None,
         name: str = "vm",
         mac: str | None = None,
+        uuid: str | None = None,
         accel: str | None = None,
         extra_args: Sequence[str] = (),
         boot_timeout: float = 10.0,
@@ -165,6 +166,8 @@ class VM:
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
         if mac is not None:
             self.profile = self.profile.with_mac(mac)
+        if uuid is not None:
+            self.profile = self.profile.with_uuid(uuid)
         self.name = name
         self.tap = tap
         # A pxelab.lab.net.Lab: run in its bridge namespace (where its taps are), marked with

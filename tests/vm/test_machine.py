@@ -89,3 +89,12 @@ def test_unknown_profile_lists_the_known_ones():
 def test_with_mac_gives_a_second_vm_its_own_address():
     p = load_profile("pc-bios").with_mac("52:54:00:AA:BB:CC")
     assert "mac=52:54:00:aa:bb:cc" in p.nic_args("n")[1]
+
+
+def test_with_uuid_overrides_or_clears_the_smbios_uuid():
+    p = load_profile("wyse-sx0")
+    other = p.with_uuid("597C5400-922F-11DB-9FFF-008064667FAA")
+    assert other.machine_args(accel="tcg")[-1] == "597c5400-922f-11db-9fff-008064667faa"
+    assert "-uuid" not in p.with_uuid("").machine_args(accel="tcg")
+    with pytest.raises(ProfileError, match="not a UUID"):
+        p.with_uuid("wyse")
