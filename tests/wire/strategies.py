@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from pxelab.wire import dhcp, pxe
+
+
+def examples(n: int) -> settings:
+    """`n` examples in the normal run, the same ones every time (derandomized: a committed
+    test must pass every run); a long profile (`nox -s fuzz`) explores at random instead."""
+    profile = settings().max_examples
+    return settings(max_examples=max(n, profile), derandomize=profile < 10_000)
+
 
 ips = st.builds(ipaddress.IPv4Address, st.integers(0, 2**32 - 1))
 u8 = st.integers(0, 0xFF)

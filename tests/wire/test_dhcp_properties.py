@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pxelab.wire import dhcp, pxe
@@ -10,16 +10,15 @@ from pxelab.wire.errors import EncodeError
 from tests.wire.strategies import (
     TYPED,
     client_uuids,
+    examples,
     messages,
     pxe_options,
     user_classes,
     vendor_classes,
 )
 
-EXAMPLES = max(200, settings().max_examples)
 
-
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(messages())
 def test_message_round_trip_without_size_limit(msg):
     data = msg.encode(max_size=None)
@@ -34,7 +33,7 @@ def test_message_round_trip_without_size_limit(msg):
     assert back.encode(max_size=None) == data
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(messages(with_names=False, max_raw=120), st.sampled_from([300, 400, 548, 1000]))
 def test_message_round_trip_with_overload(msg, max_size):
     try:
@@ -53,7 +52,7 @@ def test_message_round_trip_with_overload(msg, max_size):
     assert list(back.options) == list(msg.options)
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(messages(max_raw=120))
 def test_message_round_trip_no_override(msg):
     try:
@@ -66,7 +65,7 @@ def test_message_round_trip_no_override(msg):
     assert back.file == msg.file and back.sname == msg.sname and back.overload == 0
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(messages(max_raw=120), st.sampled_from([300, 360, 420]))
 def test_overload_moves_names_but_loses_nothing(msg, max_size):
     try:
@@ -81,7 +80,7 @@ def test_overload_moves_names_but_loses_nothing(msg, max_size):
         assert back.sname == b"" and back.options.raw(66) == msg.sname
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(pxe_options())
 def test_pxe_options_round_trip(opts):
     data = opts.encode()
@@ -93,13 +92,13 @@ def test_pxe_options_round_trip(opts):
     assert back.other == opts.other
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(vendor_classes)
 def test_vendor_class_round_trip(vc):
     assert pxe.VendorClass.parse(vc.encode()) == vc
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(
     st.integers(0, 99999),
     st.integers(0, 999),
@@ -112,13 +111,13 @@ def test_vendor_class_pxe_fields(arch, major, minor, prefix):
     assert vc.is_pxe((prefix,))
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=8))
 def test_client_arch_round_trip(arches):
     assert pxe.client_arches(pxe.encode_client_arches(arches)) == arches
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(client_uuids)
 def test_client_uuid_round_trip(u):
     back = pxe.ClientUuid.decode(u.encode())
@@ -132,7 +131,7 @@ def test_client_uuid_round_trip(u):
         assert [len(p) for p in name.split("-")] == [8, 4, 4, 4, 12]
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(user_classes)
 def test_user_class_round_trip(uc):
     data = uc.encode()
@@ -142,7 +141,7 @@ def test_user_class_round_trip(uc):
         assert back == uc
 
 
-@settings(max_examples=EXAMPLES)
+@examples(200)
 @given(st.binary(max_size=40))
 def test_user_class_any_bytes_survive(data):
     assert pxe.UserClass.decode(data).encode() == data

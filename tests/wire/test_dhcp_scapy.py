@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scapy.fields import IPField
 from scapy.layers.dhcp import BOOTP, DHCP, DHCPOptions
 
 from pxelab.wire import dhcp
 from pxelab.wire.options import TABLE
-from tests.wire.strategies import ips, u8, u16, u32
-
-# scapy takes ~10 ms a packet: fewer examples than the pure tests.
-EXAMPLES = max(100, settings().max_examples)
+from tests.wire.strategies import examples, ips, u8, u16, u32
 
 IP_ONE = [1, 28, 50, 54]
 IP_LIST = [3, 6, 42]
@@ -136,7 +133,7 @@ def expected(code: int, value: object) -> object:
     return value
 
 
-@settings(max_examples=EXAMPLES)
+@examples(100)  # scapy builds and parses slowly: fewer examples than the pure tests
 @given(headers, option_specs())
 def test_scapy_decodes_what_we_encode(head, specs):
     msg = dhcp.DhcpMessage(**head, options=[(c, ours_value(c, v)) for c, v in specs])
@@ -154,7 +151,7 @@ def test_scapy_decodes_what_we_encode(head, specs):
     assert [normalise_scapy(o) for o in theirs] == [(c, expected(c, v)) for c, v in specs]
 
 
-@settings(max_examples=EXAMPLES)
+@examples(100)
 @given(headers, option_specs())
 def test_we_decode_what_scapy_encodes(head, specs):
     opts = []
