@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 import socket
 import struct
 import threading
@@ -88,8 +89,13 @@ class ProxyDhcpServer:
         port: int = 67,
         pxe_port: int = 4011,
         client_port: int = 68,
+        threaded: bool | None = None,
     ) -> None:
         self.cfg = cfg
+        # PXELAB_PROXY_THREADS=0/1 picks the receive model (benchmarks compare the two)
+        if threaded is None:
+            threaded = os.environ.get("PXELAB_PROXY_THREADS", "1") != "0"
+        self.threaded = threaded
         self.policy = ProxyPolicy(cfg, _resolve_hosts)
         self.interface = interface
         listens = list(cfg.listen_addresses)
@@ -148,10 +154,14 @@ class ProxyDhcpServer:
             raise
         self._stopping = False
         for sock, port in zip(self._socks, (67, 4011), strict=True):
-            t = threading.Thread(target=self._serve, args=(sock, port),
-                                 name=f"proxydhcp-{port}", daemon=True)
-            t.start()
-            self._threads.append(t)
+            if self.threaded:
+                t = threading.Thread(target=self._serve, args=(sock, port),
+                                     name=f"proxydhcp-{port}", daemon=True)
+                t.start()
+                self._threads.append(t)
+            else:
+                sock.setblocking(False)
+                self._loop.add_reader(sock.fileno(), self._readable, sock, port)
         for r in self.cfg.ranges:
             mask = f"/{r.netmask}" if r.netmask else ""
             log.info("DHCP, proxy on subnet %s%s", r.address, mask)
@@ -167,6 +177,8 @@ class ProxyDhcpServer:
             await asyncio.to_thread(t.join, 5.0)
         self._threads = []
         for sock in self._socks:
+            if not self.threaded and self._loop is not None:
+                self._loop.remove_reader(sock.fileno())
             sock.close()
         self._socks = []
 
@@ -197,6 +209,27 @@ class ProxyDhcpServer:
                 local = self._local_objs[key] = Local(found[0], found[1], name)
         self._locals[ifindex] = local
         return local
+
+    def _readable(self, sock: socket.socket, port: int) -> None:
+        """Event-loop receive model: drain what is queued, then give the loop back."""
+        now = time.monotonic()
+        if now - self._locals_at > 10.0:
+            self._locals.clear()
+            self._locals_at = now
+        recvmsg, packet, unpack = sock.recvmsg, self._packet, _PKTINFO.unpack_from
+        for _ in range(256):
+            try:
+                data, anc, _flags, src = recvmsg(4096, _ANC_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._warn("recv", f"receive error: {exc}")
+                return
+            ifindex = unpack(anc[0][2])[0] if anc else 0
+            try:
+                packet(sock, port, data, src, ifindex)
+            except Exception as exc:  # never let one packet stop the server
+                self._warn("bug", f"packet from {src} not handled: {type(exc).__name__}: {exc}")
 
     def _serve(self, sock: socket.socket, port: int) -> None:
         """One thread per socket, blocked in recvmsg: per packet one receive, one send, and
