@@ -5,6 +5,7 @@ log-dhcp lines, events, reply delay, exit codes."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -248,9 +249,11 @@ def test_reply_delay(tmp_path: Path) -> None:
     with Lab() as lab:
         srv = lab.add_host("srv", ipv4="192.168.10.20/24")
         cli = lab.add_host("cli", ipv4="192.168.10.50/24")
+        # this test runs the event-loop receive model (the others the threaded default)
         proc = srv.popen(
             [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "PXELAB_PROXY_THREADS": "0"},
         )
         deadline = time.monotonic() + 15
         while ":67 " not in srv.run(["ss", "-uln"]).stdout:
