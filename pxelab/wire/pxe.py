@@ -15,14 +15,18 @@
     opts.boot_item                                     # BootItem(type=32768, layer=0)
     opts.other                                         # [(code, raw bytes)] untyped ones
     opts.duplicates()                                  # codes sent more than once (dnsmasq's 43.6)
+    opts.menu = [(0x8000, "Network"), (0, "Local disk")]   # setters take typed values
+    opts.prompt = (3, "Press F8")                      # assigning None removes a sub-option
     raw43 = opts.encode()                              # always closed by sub-option 255
 
     pxe.client_arches(raw93)                           # [0]; encode_client_arches([7, 9])
     pxe.ClientNii.decode(raw94)                        # ClientNii(type=1, major=2, minor=1)
     u = pxe.ClientUuid.decode(raw97)                   # never raises: invalid values are kept
     u.valid, u.problem, u.uuid_bytes, u.pxelinux_name()  # '00547c59-2f92-db11-9fff-008064667faa'
+    pxe.ClientUuid.from_smbios("597c5400-922f-11db-9fff-008064667faa")  # what QEMU -uuid sends
     pxe.UserClass.decode(raw77)                        # RFC 3004 list or the plain b"iPXE" form
-    pxe.EncapsulatedOptions.decode(raw175)             # iPXE's option 175, sub-options kept raw
+    enc = pxe.EncapsulatedOptions.decode(raw175)       # iPXE's option 175, sub-options kept raw
+    pxe.ipxe_info(enc)                                 # IpxeInfo(version='1.0.0', bus_id=...)
 
 Every decoder raises only WireError subclasses; `offset` (the position of the value in the
 whole packet) makes the reported byte offsets absolute.
