@@ -183,8 +183,7 @@ def offer_json(o: Offer, client: DhcpClient) -> dict[str, Any]:
     return {
         "server": o.server, "port": o.port, "kind": "dhcp" if o.has_address else "proxy",
         "pxe": o.is_pxe, "class": o.kind, "yiaddr": rep.yiaddr, "siaddr": rep.siaddr,
-        "sname": client.profile and packet.server_name(
-            rep, honour_overload=client.profile.dhcp.honour_overload),
+        "sname": packet.server_name(rep, honour_overload=client.profile.dhcp.honour_overload),
         "file": client.boot_file(rep), "options": options, "ignored": o.ignored or None,
         "t": round(o.t, 3),
     }
@@ -298,7 +297,7 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
     file_ = client.boot_file(rep)
     final: packet.Reply = rep
     final_server = boot_offer.server
-    bits = pxe.discovery_control or 0 if pxe else 0
+    bits = (pxe.discovery_control or 0) if pxe else 0
     direct = bool(bits & 0x08)
     want_4011 = d.proxy_needs_4011 and boot_offer.kind == "proxy"
     if pxe is not None and pxe.menu and not direct:
