@@ -621,11 +621,8 @@ class Router:
         )
         if need_arp and not self._arp(dest, request.chaddr[:6]):
             dest = BROADCAST
-        try:
-            max_size = request.options.get(Opt.MAX_MESSAGE_SIZE)
-        except WireError:
-            max_size = None
-        limit = max(576, min(int(max_size), 1500)) if isinstance(max_size, int) else 576
+        # Option 57 counts the whole IP datagram; encode() limits the DHCP payload alone.
+        limit = min(request.max_reply_size(), 1500 - dhcp.UDP_IP_HEADERS)
         try:
             data = reply.encode(max_size=limit)
             sock.sendto(data, (str(dest), port))
