@@ -845,6 +845,8 @@ class TftpServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with contextlib.suppress(OSError):  # room for a burst of requests
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             sock.bind((self.settings.listen, self.settings.port))
             sock.setblocking(False)
         except OSError:
@@ -889,16 +891,22 @@ class TftpServer:
     # ------------------------------------------------------------ requests
 
     def _readable(self) -> None:
-        sock = self._sock
-        if sock is None:
-            return
-        try:
-            pkt, addr = sock.recvfrom(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            log.debug("listening socket: %s", exc)
-            return
+        # A burst of requests (a room of PXE clients powered on together) is drained in one
+        # go rather than one datagram per loop iteration.
+        for _ in range(64):
+            sock = self._sock
+            if sock is None:
+                return
+            try:
+                pkt, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("listening socket: %s", exc)
+                return
+            self._datagram(pkt, addr)
+
+    def _datagram(self, pkt: bytes, addr: tuple[str, int]) -> None:
         t = self.transfers.get(addr)
         if t is not None and not t.own_sock and not (len(pkt) >= 2 and pkt[1] in (1, 2)):
             try:

@@ -43,9 +43,22 @@ class RawClient:
     def ack(self, block: int) -> None:
         self.send(w.Ack(block & 0xFFFF))
 
-    def get(self, name: str, options: dict[str, str] | None = None) -> bytes:
-        """A well-behaved lockstep download (windowsize honoured if asked)."""
+    def get(self, name: str, options: dict[str, str] | None = None, rrq_tries: int = 1) -> bytes:
+        """A well-behaved download (windowsize honoured if asked).
+
+        With rrq_tries > 1 the request is repeated, as firmware does, while nothing answers.
+        """
         self.rrq(name, options)
+        if rrq_tries > 1:
+            timeout = self.sock.gettimeout()
+            self.sock.settimeout(0.5)
+            for _ in range(rrq_tries - 1):
+                try:
+                    self.sock.recvfrom(70000, socket.MSG_PEEK)
+                    break
+                except TimeoutError:
+                    self.rrq(name, options)
+            self.sock.settimeout(timeout)
         blksize, window = 512, 1
         out = bytearray()
         expect = 1

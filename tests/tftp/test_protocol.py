@@ -315,3 +315,35 @@ def test_netascii_with_window(serve, engine: str, tftp_root: Path) -> None:
     assert bytes(out) == converted
     (ev,) = srv.wait_outcomes(1)
     assert (ev["outcome"], ev["bytes"]) == ("sent", len(converted))
+
+
+def test_garbage_never_stops_the_server(serve, engine: str, tftp_root: Path) -> None:
+    import random
+
+    data = make_file(tftp_root, "f", 50_000)
+    srv = serve(engine=engine, timeout=0.2, retries=1)
+    rng = random.Random(69)
+    seeds = [w.encode(w.Request(w.RRQ, "f", "octet", {"blksize": "1468", "tsize": "0"})),
+             w.encode(w.Request(w.WRQ, "x", "octet")), w.encode_ack(1),
+             w.encode(w.Error(8, "x")), w.encode_data(1, b"abc"), b"", b"\x00"]
+    with RawClient(srv.port) as c:
+        c.sock.setblocking(False)
+        for i in range(1500):
+            raw = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(0, 3)):
+                pos = rng.randrange(len(raw) + 1)
+                raw[pos:pos + rng.randint(0, 2)] = rng.randbytes(rng.randint(0, 3))
+            target = c.server if i % 3 else (c.peer or c.server)
+            c.sock.sendto(bytes(raw), target)
+            try:
+                while True:
+                    _, addr = c.sock.recvfrom(70000)
+                    if addr != c.server:
+                        c.peer = addr  # later garbage also goes to a transfer's own port
+            except BlockingIOError:
+                pass
+    # The flood overflowed the request queue and started transfers nobody acknowledges (which
+    # may fill the transfer cap until they expire): a client repeats its request, as ROMs do,
+    # and must then be served as before.
+    with RawClient(srv.port) as c:
+        assert c.get("f", {"blksize": "1468"}, rrq_tries=20) == data
