@@ -8,6 +8,7 @@ parameter). Server-side evidence comes from dnsmasq's log or pxelab's JSON event
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -39,17 +40,22 @@ def segment(server: str, **kw: Any) -> Any:
     return pxe_segment(router="dnsmasq", proxy=server, **kw)
 
 
-def tftp_aborts(seg, server: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """What the server recorded about transfers the client aborted."""
-    if server == "dnsmasq":
-        return [line for line in seg.proxy_lines() if re.search(r"error \d+ .*received", line)]
+def tftp_aborts(seg: Any, server: str) -> list[str]:
+    """What the server recorded about transfers the client aborted (waits up to 10 s for a
+    server that writes its log after the fact)."""
     from pxelab.serve.events import read_events
 
-    return [
-        f"{e['file']} {e['outcome']}"
-        for e in read_events(seg.proxy_events)
-        if e.get("service") == "tftp" and e.get("outcome") == "aborted"
-    ]
+    deadline = time.monotonic() + 10
+    while True:
+        if server == "dnsmasq":
+            found = [line for line in seg.proxy_lines()
+                     if re.search(r"error \d+ .*received", line)]
+        else:
+            found = [f"{e['file']} {e['outcome']}" for e in read_events(seg.proxy_events)
+                     if e.get("service") == "tftp" and e.get("outcome") == "aborted"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def _proxy_offers(data: dict) -> list[dict]:
