@@ -156,7 +156,8 @@ def test_lost_final_ack_is_tolerated(serve, engine: str, tftp_root: Path) -> Non
 
 def test_client_gone_after_last_block_counts_as_sent(serve, engine: str, tftp_root: Path) -> None:
     make_file(tftp_root, "f", 700)
-    srv = serve(engine=engine, timeout=0.3, retries=5)
+    # Without noticing the client is gone, 100 retries would take 30 s.
+    srv = serve(engine=engine, timeout=0.3, retries=100)
     c = RawClient(srv.port)
     c.rrq("f")
     c.recv()
@@ -166,7 +167,7 @@ def test_client_gone_after_last_block_counts_as_sent(serve, engine: str, tftp_ro
     t0 = time.monotonic()
     (ev,) = srv.wait_outcomes(1)
     assert ev["outcome"] == "sent" and ev["bytes"] == 700
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 10
 
 
 def test_window_gap_resends_from_first_missing_block(serve, engine: str, tftp_root: Path) -> None:
