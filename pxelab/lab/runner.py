@@ -474,6 +474,15 @@ def boot_phases(
 # -------------------------------------------------------------------------- many scenarios
 
 _PHASE = "PXELAB-PHASE "
+_WORKERS: set[subprocess.Popen[str]] = set()
+
+
+def _forward_signal(signum: int, frame: Any) -> None:
+    """SIGTERM to the runner reaches every worker, which tears its lab down."""
+    for proc in list(_WORKERS):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+    raise SystemExit(128 + signum)
 
 
 def result_from_dict(d: dict[str, Any]) -> Result:
@@ -492,6 +501,7 @@ def _run_in_subprocess(
         if report_root is not None:
             argv += ["--report-dir", str(report_root / scn.name)]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _WORKERS.add(proc)
         tail: list[str] = []
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -501,6 +511,7 @@ def _run_in_subprocess(
             else:
                 tail = [*tail[-20:], line.rstrip("\n")]
         code = proc.wait()
+        _WORKERS.discard(proc)
         if out.exists():
             return result_from_dict(json.loads(out.read_text()))
         why = f"worker exited with code {code}: " + ("\n".join(tail[-5:]) or "(no output)")
@@ -526,8 +537,6 @@ def run_many(
                 break
         return results
 
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
     order = {s.name: i for i, s in enumerate(scenarios)}
     stop = threading.Event()
 
@@ -535,6 +544,34 @@ def run_many(
         if stop.is_set():
             return None
         return _run_in_subprocess(scn, report_root, progress)
+
+    import signal
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C reaches the workers anyway (same process group); SIGTERM is sent to us alone.
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _forward_signal)}
+    try:
+        _run_pool(scenarios, jobs, one, results, keep_going, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for proc in list(_WORKERS):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+    results.sort(key=lambda r: order.get(r.scenario, 0))
+    return results
+
+
+def _run_pool(
+    scenarios: list[Scenario],
+    jobs: int,
+    one: Callable[[Scenario], Result | None],
+    results: list[Result],
+    keep_going: bool,
+    stop: threading.Event,
+) -> None:
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending = {pool.submit(one, s) for s in scenarios}
@@ -547,8 +584,6 @@ def run_many(
                 results.append(res)
                 if not res.passed and not keep_going:
                     stop.set()
-    results.sort(key=lambda r: order.get(r.scenario, 0))
-    return results
 
 
 def main(argv: list[str] | None = None) -> int:
