@@ -194,11 +194,41 @@ def mac_of(i: int) -> str:
     return "52:54:00:5a:" + f"{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
 
 
+def _narrow_links(interface: str) -> None:
+    """Give each client's raw socket a BPF filter for its own DHCP replies only.
+
+    The scripted client's Link reads every UDP frame on the interface (filter "udp"): right for
+    one client, but 200 of them would each parse every other client's TFTP data with scapy, and
+    the storm would measure the client process. Here each socket keeps replies from ports 67 and
+    4011 sent to its MAC, to the interface's own MAC (4011 answers to the shared address) or
+    broadcast.
+    """
+    import scapy.layers.inet
+    import scapy.layers.l2  # noqa: F401 -- registers Ether, so received frames decode
+    from scapy.arch.linux import L2Socket
+
+    from pxelab.client import dhcp as client_dhcp
+    from pxelab.client import walk as client_walk
+
+    own = Path(f"/sys/class/net/{interface}/address").read_text().strip()
+
+    class NarrowLink(client_dhcp.Link):
+        def __init__(self, iface: str, mac: bytes) -> None:
+            self.iface, self.mac = iface, mac
+            self.sock = L2Socket(iface=iface, promisc=True, filter=(
+                f"udp and src port (67 or 4011) and (ether dst {client_dhcp.mac_text(mac)} "
+                f"or ether dst {own} or ether broadcast)"))
+
+    client_walk.Link = NarrowLink  # type: ignore[misc]
+
+
 def run_storm(interface: str, clients: int, timeout: float, profile_name: str,
               first_mac: int = 1) -> dict[str, Any]:
     """Walk `clients` identities at once on `interface` (threads), return the figures."""
     from pxelab.client import profile as profiles
     from pxelab.client.walk import WalkOptions, walk
+
+    _narrow_links(interface)
 
     prof = profiles.load(profile_name)
     results: list[dict[str, Any]] = [{} for _ in range(clients)]
