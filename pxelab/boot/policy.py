@@ -300,7 +300,9 @@ class ProxyPolicy:
         options bytes, flags, ciaddr, giaddr, htype, hlen, hops (and chaddr when dhcp-mac
         rules exist). A request like one seen before gets the remembered reply with its own
         xid, secs and chaddr: the same bytes decide() would build. Raises WireError as
-        Request.from_bytes does.
+        Request.from_bytes does. Worth it only for repeated identical requests (retries, one
+        firmware image without per-client options): clients' 61/97 make most keys unique,
+        so the server itself calls decide().
         """
         if len(data) < 240:
             return self.decide(Request.from_bytes(data, port), local)

@@ -83,3 +83,44 @@ def test_interface_and_listen_filters() -> None:
     s._local = lambda ifindex: LOCAL  # type: ignore[method-assign]
     s._packet(sock, 67, request(), ("0.0.0.0", 68), 2)
     assert sock.sent == []
+
+
+class QueueSock(FakeSock):
+    """recvmsg hands out queued datagrams, then stops the server's loop."""
+
+    def __init__(self, server: ProxyDhcpServer, packets: list[tuple[bytes, tuple[str, int]]]):
+        super().__init__()
+        self.server = server
+        self.queue = list(packets)
+
+    def recvmsg(self, size: int, ancsize: int) -> tuple[bytes, list, int, tuple[str, int]]:
+        if not self.queue:
+            self.server._stopping = True
+            raise OSError("done")
+        data, src = self.queue.pop(0)
+        anc = [(0, 8, (2).to_bytes(4, "little") + bytes(8))]
+        return data, anc, 0, src
+
+
+def test_receive_loop_answers_like_the_policy() -> None:
+    from pxelab.boot.policy import ProxyPolicy, Request
+
+    cfg = read_dnsmasq_text(CONF)
+    server = ProxyDhcpServer(cfg)
+    server._locals[2] = LOCAL
+    server._locals_at = 1e18  # no refresh during the test
+    packets = []
+    for i in range(4):
+        mac = f"52:54:00:00:00:{i:02x}"
+        packets.append((request(giaddr="192.168.10.1", mac=mac, xid=1000 + i),
+                        ("192.168.10.1", 67)))
+        packets.append((request(mac=mac, xid=2000 + i), ("0.0.0.0", 68)))
+        packets.append((request(vendor="MSFT 5.0", mac=mac, xid=3000 + i), ("0.0.0.0", 68)))
+    sock = QueueSock(server, packets)
+    server._serve(sock, 67)  # type: ignore[arg-type]
+    assert server.stats["received"] == 12 and server.stats["ignored"] == 4
+    policy = ProxyPolicy(cfg)
+    expected = [policy.decide(Request.from_bytes(d, 67), LOCAL).reply for d, _ in packets]
+    assert [data for data, _, _ in sock.sent] == [r for r in expected if r is not None]
+    dests = [(dest, anc) for _, dest, anc in sock.sent]
+    assert dests == [(("192.168.10.1", 67), False), (("255.255.255.255", 68), True)] * 4
