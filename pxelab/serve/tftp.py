@@ -264,8 +264,11 @@ class _Read(_Transfer):
         self.gso_opt = [(socket.SOL_UDP, _UDP_SEGMENT, struct.pack("=H", self.blksize + 4))]
         self._pre: tuple[int, int, bytes] | None = None
         # Read-ahead chunk: a whole number of blocks, starting on a block boundary.
+        # One buffer per transfer, read into again and again (no allocation per chunk);
+        # `_c` is a view of its valid part.
         self._c_size = max(self.blksize, (_CHUNK // self.blksize) * self.blksize)
-        self._c = b""
+        self._cbuf = bytearray(0 if netascii else self._c_size)
+        self._c = memoryview(self._cbuf)[:0]
         self._c_off = 0
         self._want: bytes | None = None
         self._framed = b""
@@ -288,15 +291,23 @@ class _Read(_Transfer):
         return _DATA_HDR.pack(3, i & 0xFFFF) + data
 
     def data(self, i: int) -> bytes:
-        """Block i of the file, from a read-ahead chunk: one pread per ~128 KiB, not per block."""
+        """Block i of the file, from a read-ahead chunk: one read per ~128 KiB, not per block.
+
+        A view into the chunk buffer: use it (send, join, concatenate) before the next read.
+        """
         off = (i - 1) * self.blksize
         rel = off - self._c_off
         chunk = self._c
         if 0 <= rel < len(chunk):
             return chunk[rel:rel + self.blksize]
-        self._c = chunk = os.pread(self.fd, self._c_size, off)
-        self._c_off = off
+        chunk = self._read_chunk(off)
         return chunk[:self.blksize]
+
+    def _read_chunk(self, off: int) -> memoryview:
+        n = os.preadv(self.fd, [self._cbuf], off)
+        self._c = chunk = memoryview(self._cbuf)[:n]
+        self._c_off = off
+        return chunk
 
     def send_window(self) -> None:
         # The OACK (block 0) goes alone: data waits for the client's ACK 0.
@@ -355,8 +366,8 @@ class _Read(_Transfer):
         pack, data = _DATA_HDR.pack, self.data
         parts = []
         for k in range(i, j + 1):
-            parts.append(pack(3, k & 0xFFFF))
-            parts.append(data(k))
+            # Framed (copied) at once: the next block may refill the chunk buffer.
+            parts.append(pack(3, k & 0xFFFF) + data(k))
         return b"".join(parts)
 
     def _prepare(self) -> None:
@@ -386,7 +397,7 @@ class _Read(_Transfer):
             return
         recv, send, pack, monotonic = self.sock.recv, self.sock.send, _DATA_HDR.pack, \
             time.monotonic
-        bs, last, csize, fd = self.blksize, self.last, self._c_size, self.fd
+        bs, last = self.blksize, self.last
         want, framed = self._want, self._framed
         try:
             while not self.done:
@@ -429,8 +440,7 @@ class _Read(_Transfer):
                 rel = off - self._c_off
                 chunk = self._c
                 if not 0 <= rel < len(chunk):
-                    self._c = chunk = os.pread(fd, csize, off)
-                    self._c_off = off
+                    chunk = self._read_chunk(off)
                     rel = 0
                 framed = pack(3, (nxt + 1) & 0xFFFF) + chunk[rel:rel + bs]
         except Exception:
