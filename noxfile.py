@@ -47,7 +47,8 @@ def lab(session: nox.Session) -> None:
     if IS_ROOT:
         session.run("python", "-m", "pxelab.lab.guest")
     targets = session.posargs or ["scenarios/"]
-    session.run("pxelab", "lab", *targets, "--report", "report")
+    # -j 2: the two cores run two labs at once; --keep-going: every scenario gets its result.
+    session.run("pxelab", "lab", *targets, "--report", "report", "-j", "2", "--keep-going")
 
 
 @nox.session
