@@ -194,14 +194,13 @@ def mac_of(i: int) -> str:
     return "52:54:00:5a:" + f"{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
 
 
-def _narrow_links(interface: str) -> None:
+def _narrow_links() -> None:
     """Give each client's raw socket a BPF filter for its own DHCP replies only.
 
     The scripted client's Link reads every UDP frame on the interface (filter "udp"): right for
-    one client, but 200 of them would each parse every other client's TFTP data with scapy, and
-    the storm would measure the client process. Here each socket keeps replies from ports 67 and
-    4011 sent to its MAC, to the interface's own MAC (4011 answers to the shared address) or
-    broadcast.
+    one client, but with 200 each would parse every other client's offers and TFTP data with
+    scapy, and the storm would measure the client process. Here the kernel keeps, for each
+    socket, the replies from ports 67 and 4011 whose chaddr (UDP payload bytes 28-33) is its MAC.
     """
     import scapy.layers.inet
     import scapy.layers.l2  # noqa: F401 -- registers Ether, so received frames decode
@@ -210,14 +209,13 @@ def _narrow_links(interface: str) -> None:
     from pxelab.client import dhcp as client_dhcp
     from pxelab.client import walk as client_walk
 
-    own = Path(f"/sys/class/net/{interface}/address").read_text().strip()
-
     class NarrowLink(client_dhcp.Link):
         def __init__(self, iface: str, mac: bytes) -> None:
             self.iface, self.mac = iface, mac
+            # chaddr sits 28 bytes into the DHCP payload, 36 into the UDP datagram.
             self.sock = L2Socket(iface=iface, promisc=True, filter=(
-                f"udp and src port (67 or 4011) and (ether dst {client_dhcp.mac_text(mac)} "
-                f"or ether dst {own} or ether broadcast)"))
+                f"udp and src port (67 or 4011) and udp[36:4] = 0x{mac[:4].hex()} "
+                f"and udp[40:2] = 0x{mac[4:6].hex()}"))
 
     client_walk.Link = NarrowLink  # type: ignore[misc]
 
@@ -228,7 +226,7 @@ def run_storm(interface: str, clients: int, timeout: float, profile_name: str,
     from pxelab.client import profile as profiles
     from pxelab.client.walk import WalkOptions, walk
 
-    _narrow_links(interface)
+    _narrow_links()
 
     prof = profiles.load(profile_name)
     results: list[dict[str, Any]] = [{} for _ in range(clients)]
