@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import select
 import socket
 import struct
 import threading
@@ -23,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from pxelab.serve.events import EventLog
+from pxelab.serve.tftp_netascii import NETASCII_KEEP, Netascii, netascii_size
 from pxelab.serve.tftp_paths import DEFAULT_MAX_NAME, Refused, Root
+from pxelab.serve.tftp_pool import Remote, Worker
+from pxelab.serve.tftp_reactor import Reactor
 from pxelab.wire import tftp as w
 from pxelab.wire.errors import WireError
 
@@ -34,7 +35,6 @@ _DATA_HDR = struct.Struct(">HH")
 _ACK_OP, _ERR_OP = 4, 5
 _UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
 _CHUNK = 128 * 1024  # read-ahead per transfer
-_NETASCII_KEEP = 256  # converted blocks kept for resends
 _GSO_MAX = 65000  # payload bytes per segmented send (a datagram's 64 KiB minus headers)
 
 
@@ -273,7 +273,7 @@ class _Read(_Transfer):
         self._want: bytes | None = None
         self._framed = b""
         if netascii:
-            self._na = _Netascii(fd, self.blksize)
+            self._na = Netascii(fd, self.blksize)
             self.last = 1 << 62  # unknown until the converter reaches the end
         self.send_window()
         self._prepare()
@@ -533,50 +533,6 @@ class _Read(_Transfer):
         os.close(self.fd)
 
 
-class _Netascii:
-    """netascii conversion (LF -> CR LF, CR -> CR NUL), streamed; recent blocks kept for resends."""
-
-    def __init__(self, fd: int, blksize: int) -> None:
-        self.fd = fd
-        self.blksize = blksize
-        self.offset = 0
-        self.pending = bytearray()
-        self.blocks: dict[int, bytes] = {}
-        self.made = 0
-        self.eof = False
-        self.total = 0
-
-    def block(self, i: int) -> bytes:
-        while self.made < i:
-            while len(self.pending) < self.blksize and not self.eof:
-                chunk = os.pread(self.fd, 65536, self.offset)
-                if not chunk:
-                    self.eof = True
-                    break
-                self.offset += len(chunk)
-                self.pending += chunk.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
-            self.made += 1
-            data = bytes(self.pending[: self.blksize])
-            del self.pending[: self.blksize]
-            self.blocks[self.made] = data
-            self.total += len(data)
-            for old in [k for k in self.blocks if k < self.made - _NETASCII_KEEP]:
-                del self.blocks[old]
-        return self.blocks[i]
-
-    def bytes_upto(self, i: int) -> int:
-        return self.total - sum(len(self.blocks[k]) for k in self.blocks if k > i)
-
-
-def netascii_size(fd: int) -> int:
-    """The size of a file once converted to netascii (read in chunks, never whole)."""
-    size, offset = 0, 0
-    while chunk := os.pread(fd, 1 << 20, offset):
-        offset += len(chunk)
-        size += len(chunk) + chunk.count(b"\r") + chunk.count(b"\n")
-    return size
-
-
 class _Write(_Transfer):
     """Receives a file into the upload directory (lockstep; windowsize is not offered)."""
 
@@ -636,185 +592,6 @@ class _Write(_Transfer):
                 os.unlink(self.tmp)
 
 
-class _Reactor:
-    """One epoll thread for the transfers beyond one thread per CPU.
-
-    Many transfers on one thread cost no lock hand-offs between them, and one epoll_wait
-    serves every socket that became ready at once.
-    """
-
-    SCAN = 0.05  # how often retransmission deadlines are checked
-
-    def __init__(self) -> None:
-        self.ep = select.epoll()
-        self.table: dict[int, _Transfer] = {}
-        self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.ep.register(self.r, select.EPOLLIN)
-        self.stopping = False
-        self.thread = threading.Thread(target=self.run, name="tftp-reactor", daemon=True)
-        self.thread.start()
-
-    def add(self, t: _Transfer) -> None:
-        fd = t.sock.fileno()
-        t.sock.setblocking(False)
-        idle = not self.table
-        self.table[fd] = t
-        self.ep.register(fd, select.EPOLLIN)
-        if idle:  # wake the thread so it starts checking deadlines again
-            with contextlib.suppress(OSError):
-                os.write(self.w, b"x")
-
-    def remove(self, t: _Transfer) -> None:
-        fd = t.sock.fileno()
-        if self.table.get(fd) is t:
-            del self.table[fd]
-            with contextlib.suppress(OSError, ValueError):
-                self.ep.unregister(fd)
-
-    def run(self) -> None:
-        poll, table = self.ep.poll, self.table
-        next_scan = time.monotonic() + self.SCAN
-        while not self.stopping:
-            # Deadlines are only checked while there are transfers: idle, the thread sleeps.
-            for fd, _ in poll(self.SCAN if table else None):
-                t = table.get(fd)
-                if t is None:
-                    if fd == self.r:
-                        with contextlib.suppress(OSError):
-                            os.read(self.r, 4096)
-                    continue
-                try:
-                    t.on_packet(t.sock.recv(65536))
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    t.client_gone()  # ICMP port unreachable: the client has gone away
-                except Exception:
-                    log.exception("transfer of %s to %s failed", t.path, t.addr[0])
-                    t.finish("failed", reason="internal error")
-            now = time.monotonic()
-            if now >= next_scan:
-                next_scan = now + self.SCAN
-                for t in list(table.values()):
-                    try:
-                        t.check_timeout()
-                    except Exception:
-                        log.exception("transfer of %s to %s failed", t.path, t.addr[0])
-                        t.finish("failed", reason="internal error")
-        for t in list(table.values()):
-            t.finish("aborted", reason="server stopping")
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.stop_sync)
-
-    def stop_sync(self) -> None:
-        self.stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self.w, b"x")
-        self.thread.join(5.0)
-        self.ep.close()
-        os.close(self.r)
-        os.close(self.w)
-
-
-class _Remote:
-    """The server's record of a transfer that a worker process runs."""
-
-    mode = "remote"
-    threaded = False
-    own_sock = True
-    progressed = False  # unknown: a repeated request is not taken for a new one meanwhile
-
-    def __init__(self, wid: int, worker: _Worker, addr: tuple[str, int], file: str, path: str,
-                 neg: w.Negotiated) -> None:
-        self.wid = wid
-        self.worker = worker
-        self.addr = addr
-        self.file = file
-        self.path = path
-        self.blksize = neg.blksize
-        self.windowsize = neg.windowsize
-        self.started = time.monotonic()
-        self.bytes = 0
-        self.done = False
-
-
-class _Worker:
-    """One worker process (pxelab.serve.tftp_worker) and its channel."""
-
-    def __init__(self, server: TftpServer) -> None:
-        import subprocess
-        import sys
-
-        self.server = server
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pxelab.serve.tftp_worker", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
-        finally:
-            theirs.close()
-        self.chan = ours
-        self.jobs: dict[int, _Remote] = {}
-        self.alive = True
-
-    def attach(self) -> None:
-        self.chan.setblocking(False)
-        self.server._loop.add_reader(self.chan.fileno(), self.readable)
-
-    def submit(self, remote: _Remote, job: dict[str, Any], fds: list[int]) -> None:
-        socket.send_fds(self.chan, [json.dumps(job).encode()], fds)
-        self.jobs[remote.wid] = remote
-
-    def readable(self) -> None:
-        while True:
-            try:
-                msg = self.chan.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                msg = b""
-            if not msg:
-                self.dead("worker process ended")
-                return
-            try:
-                rep = json.loads(msg)
-                remote = self.jobs.pop(rep["id"])
-            except (ValueError, KeyError, TypeError):
-                log.warning("bad report from a TFTP worker: %r", msg[:200])
-                continue
-            remote.bytes = int(rep.get("bytes") or 0)
-            remote.done = True
-            self.server._finished(remote, str(rep["outcome"]), dict(rep.get("extra") or {}))
-
-    def dead(self, reason: str) -> None:
-        if not self.alive:
-            return
-        self.alive = False
-        with contextlib.suppress(ValueError, OSError):
-            self.server._loop.remove_reader(self.chan.fileno())
-        for remote in list(self.jobs.values()):
-            remote.done = True
-            self.server._finished(remote, "failed", {"reason": reason})
-        self.jobs.clear()
-        self.chan.close()
-
-    async def stop(self) -> None:
-        if self.alive:
-            with contextlib.suppress(OSError):
-                self.chan.setblocking(True)
-                self.chan.send(b'{"stop": true}')
-                self.chan.setblocking(False)
-        try:
-            await asyncio.to_thread(self.proc.wait, 10)
-        except Exception:
-            self.proc.kill()
-            await asyncio.to_thread(self.proc.wait)
-        if self.alive:
-            self.readable()  # the reports it sent before it exited
-            self.dead("server stopping")
-
-
 class TftpServer:
     """The TFTP service. `await start()`, then `port` is the bound port; `await stop()`."""
 
@@ -825,13 +602,13 @@ class TftpServer:
         self.upload = Root(settings.upload_dir, settings.max_name) if settings.upload_dir else None
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._loop_thread: threading.Thread | None = None
-        self._reactor: _Reactor = None  # type: ignore[assignment]
+        self._reactor: Reactor = None  # type: ignore[assignment]
         threads = settings.transfer_threads
         cpus = os.cpu_count() or 1
         self.max_threads = cpus if threads is None else threads
         self.max_workers = (cpus if cpus > 1 else 0) if settings.workers is None \
             else settings.workers
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._spawning = False
         self._next_wid = 0
         self._sock: socket.socket | None = None
@@ -863,7 +640,7 @@ class TftpServer:
             sock.close()
             raise
         self._sock = sock
-        self._reactor = _Reactor()
+        self._reactor = Reactor()
         self._loop.add_reader(sock.fileno(), self._readable)
         log.info("TFTP root is %s", self.root.shown)
 
@@ -1000,7 +777,7 @@ class TftpServer:
             max_blk = min(max_blk, path_mtu - 32)
         max_win = self.settings.max_windowsize
         if netascii:
-            max_win = min(max_win, _NETASCII_KEEP)  # resends come from the kept blocks
+            max_win = min(max_win, NETASCII_KEEP)  # resends come from the kept blocks
         return w.Limits(
             max_blksize=max_blk,
             max_windowsize=max_win,
@@ -1081,7 +858,7 @@ class TftpServer:
                    fd=opened.fd, oack=oack, tmp=opened.path, final=shown)
         self._register(t)
 
-    def _pick_worker(self) -> _Worker | None:
+    def _pick_worker(self) -> Worker | None:
         live = [wk for wk in self._workers if wk.alive]
         idle = min(live, key=lambda wk: len(wk.jobs), default=None)
         if (idle is None or idle.jobs) and len(live) < self.max_workers and not self._spawning:
@@ -1101,7 +878,7 @@ class TftpServer:
 
     async def _spawn_worker(self) -> None:
         try:
-            wk = await asyncio.to_thread(_Worker, self)
+            wk = await asyncio.to_thread(Worker, self)
         except OSError as exc:
             log.warning("cannot start a TFTP worker process: %s", exc)
             self.max_workers = len(self._workers)
@@ -1122,7 +899,7 @@ class TftpServer:
         if wk is None:
             return False
         self._next_wid += 1
-        remote = _Remote(self._next_wid, wk, addr, req.filename, opened.path, neg)
+        remote = Remote(self._next_wid, wk, addr, req.filename, opened.path, neg)
         oack = w.encode_oack(neg.oack) if neg.oack else b""
         job = {"id": remote.wid, "addr": list(addr), "file": req.filename, "path": opened.path,
                "oack": neg.oack, "oack_raw": oack.hex(), "blksize": neg.blksize,

@@ -17,7 +17,8 @@ import sys
 import threading
 from typing import Any
 
-from pxelab.serve.tftp import TftpSettings, _Reactor, _Read, _Transfer
+from pxelab.serve.tftp import TftpSettings, _Read, _Transfer
+from pxelab.serve.tftp_reactor import Reactor
 from pxelab.wire import tftp as w
 
 
@@ -30,7 +31,7 @@ class WorkerHost:
         self.settings = TftpSettings(root="/")
         self._loop = None
         self._loop_thread = None
-        self._reactor = _Reactor()
+        self._reactor = Reactor()
         self.active: set[_Transfer] = set()
         self.max_threads = os.cpu_count() or 1
 
