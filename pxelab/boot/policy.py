@@ -159,9 +159,10 @@ def _scan(data: bytes, pos: int, end: int, into: dict[int, bytes]) -> None:
         nxt = pos + 2 + length
         if nxt > end:
             raise TruncatedError(f"option {code}: length {length} runs past the end", pos + 1)
-        value = data[pos + 2 : nxt]
-        prev = into.get(code)
-        into[code] = value if prev is None else prev + value
+        if code in into:  # RFC 3396: a repeated option continues the first
+            into[code] += data[pos + 2 : nxt]
+        else:
+            into[code] = data[pos + 2 : nxt]
         pos = nxt
 
 
