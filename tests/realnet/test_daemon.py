@@ -1,0 +1,334 @@
+"""`pxelab serve` as a LAN daemon (issue 10), in a lab: root binds, nobody serves; SIGHUP
+reloads (new prompt in the next offer, a transfer in flight finishes byte for byte, a broken
+file is refused with `pxelab check`'s findings); Prometheus metrics move with traffic; the
+systemd unit verifies; the unit's capability set is enough to start.
+
+Lab: rtr 192.168.10.1 (`pxelab router`), pxe 192.168.10.20 (the server, seed tree and seed
+dnsmasq.conf), cl (the scripted PXE client `pxelab probe`, tftpy). The server runs through
+tests/realnet/serve_cmd.py: `pxelab serve` plus --user/--group/--metrics, calling the same
+pxelab.serve.reload.run_daemon the command is to call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_MAC = "00:80:64:71:ab:0a"
+METRICS = "127.0.0.1:9467"
+BIG = 16 * 1024 * 1024
+NOBODY = 65534
+
+
+def _serve_argv(conf: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tests.realnet.serve_cmd", "--dnsmasq-conf", str(conf),
+            "--interface", "eth0", "--user", "nobody", *extra]
+
+
+def _wait_for(path: Path, text: str, proc: subprocess.Popen[Any] | None = None,
+              after: int = 0, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = path.read_text(errors="replace")[after:]
+        if text in log:
+            return log
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in the server's log:\n{path.read_text()[-3000:]}")
+
+
+@dataclass
+class Daemon:
+    lab: Any
+    srv: Any
+    cl: Any
+    proc: subprocess.Popen[Any]
+    work: Path
+    tree: Path
+    conf: Path
+    log: Path
+    seed_text: str
+
+    def probe(self) -> dict[str, Any]:
+        out = self.cl.run([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
+                           "--json", "--profile", "ipxe", "--offer-wait", "5"], timeout=90)
+        data = json.loads(out.stdout)
+        assert out.returncode == 0, data.get("failure")
+        return data
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        out = self.srv.run(["curl", "-sf", f"http://{METRICS}/metrics"], timeout=30)
+        assert out.returncode == 0, out.stderr
+        values = {}
+        for family in text_string_to_metric_families(out.stdout):
+            for s in family.samples:
+                values[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return values
+
+    def reload(self, text: str | None) -> str:
+        """Replace the file (as an editor does), SIGHUP, and return the log the reload wrote."""
+        if text is not None:
+            tmp = self.conf.with_suffix(".new")
+            tmp.write_text(text)
+            tmp.chmod(0o644)
+            os.replace(tmp, self.conf)
+        mark = len(self.log.read_text(errors="replace"))
+        self.proc.send_signal(signal.SIGHUP)
+        log = _wait_for(self.log, "reload ", self.proc, after=mark)
+        # the verdict is the last line of a reload
+        deadline = time.monotonic() + 30
+        while "reload applied" not in log and "stays in force" not in log:
+            assert time.monotonic() < deadline, log
+            time.sleep(0.05)
+            log = self.log.read_text(errors="replace")[mark:]
+        return log
+
+
+def _value(m: dict, name: str, **labels: str) -> float:
+    return m.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    from pxelab.lab import tftptree
+    from pxelab.lab.net import Lab
+
+    work = Path(tempfile.mkdtemp(prefix="pxelab-realnet-", dir="/tmp"))
+    try:
+        work.chmod(0o755)  # the dropped server reads the tree and the file from here
+        big = os.urandom(BIG)
+        tree = tftptree.seed_tree(work / "tftpboot", images={"images/big.bin": big})
+        conf = tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf",
+                                           work / "dnsmasq.conf", tree)
+        log = work / "serve.log"
+        with Lab() as lab:
+            rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")
+            srv = lab.add_host("pxe", ipv4="192.168.10.20/24")
+            cl = lab.add_host("cl", mac=SEED_MAC, ipv4="192.168.10.50/24")
+            rtr.popen([sys.executable, "-m", "pxelab", "router", "--interface", "eth0",
+                       "--address", "192.168.10.1/24", "--pool", "192.168.10.100-192.168.10.150",
+                       "--static", f"{SEED_MAC}=192.168.10.21", "--no-ra"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(log, "wb") as sink:
+                proc = srv.popen(_serve_argv(conf, "--metrics", METRICS), stdout=sink,
+                                 stderr=subprocess.STDOUT, cwd=str(REPO))
+            _wait_for(log, "running as user nobody", proc)
+            deadline = time.monotonic() + 30
+            while ":67 " not in rtr.run(["ss", "-uln"]).stdout:
+                assert time.monotonic() < deadline, "pxelab router did not start"
+                time.sleep(0.05)
+            yield Daemon(lab, srv, cl, proc, work, tree, conf, log, conf.read_text())
+            code = srv.stop(proc)
+            assert code == 0, log.read_text()[-3000:]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.root
+def test_serves_as_nobody_after_binding(daemon: Daemon) -> None:
+    from pxelab.serve.privileges import status_ids
+
+    uid, gid, cap = status_ids(daemon.proc.pid)
+    assert uid == (NOBODY,) * 4 and gid == (NOBODY,) * 4  # real, effective, saved, fs
+    assert int(cap, 16) == 0  # no capability left
+    for task in Path(f"/proc/{daemon.proc.pid}/task").iterdir():  # every thread, too
+        t_uid, t_cap = _task_ids(daemon.proc.pid, task.name)
+        assert t_uid == (NOBODY,) * 4 and int(t_cap, 16) == 0
+    before = daemon.metrics()
+    data = daemon.probe()
+    assert data["reached"] == "menu"
+    assert data["proxy"]["prompt"] == "Press F8 for boot menu"
+    assert data["boot_server"] == "192.168.10.20" and data["tftp"][0]["found"]
+    assert data["menu"]["title"] == "PXE Boot Menu"
+    after = daemon.metrics()
+    assert _value(after, "pxelab_proxydhcp_offers_total", arch="x86PC") \
+        == _value(before, "pxelab_proxydhcp_offers_total", arch="x86PC") + 1
+    assert _value(after, "pxelab_proxydhcp_acks_total", arch="x86PC") \
+        >= _value(before, "pxelab_proxydhcp_acks_total", arch="x86PC") + 1
+    fetched = [t for t in data["tftp"] if t["found"]]
+    missing = [t for t in data["tftp"] if not t["found"]]
+    done = _value(after, "pxelab_tftp_transfers_completed_total") \
+        - _value(before, "pxelab_tftp_transfers_completed_total")
+    assert done == len(fetched) > 0
+    assert _value(after, "pxelab_tftp_transfers_failed_total", outcome="not_found") \
+        - _value(before, "pxelab_tftp_transfers_failed_total", outcome="not_found") \
+        == len(missing)
+    sent = _value(after, "pxelab_tftp_bytes_sent_total") - _value(before,
+                                                                  "pxelab_tftp_bytes_sent_total")
+    assert sent >= sum(t["bytes"] for t in fetched) > 0
+    assert _value(after, "pxelab_tftp_transfers_in_flight") == 0
+    # iPXE asks the router its REQUEST on 67: the proxy ignores it, and says why
+    ignored = sum(v for (n, _), v in after.items() if n == "pxelab_proxydhcp_ignored_total")
+    assert ignored >= 1
+
+
+def _task_ids(pid: int, tid: str) -> tuple[tuple[int, ...], str]:
+    """(Uid, CapEff) of one thread: capabilities are per thread."""
+    uid: tuple[int, ...] = ()
+    cap = ""
+    for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            uid = tuple(int(x) for x in line.split()[1:])
+        elif line.startswith("CapEff:"):
+            cap = line.split()[1]
+    return uid, cap
+
+
+@pytest.mark.root
+def test_sighup_new_prompt_while_a_transfer_is_in_flight(daemon: Daemon) -> None:
+    out, mark, go = (daemon.work / "big.out", daemon.work / "held", daemon.work / "go")
+    client = daemon.cl.popen(
+        [sys.executable, "-m", "tests.realnet.held_client", "192.168.10.20", "images/big.bin",
+         str(out), "2000", str(mark), str(go)],
+        cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not mark.exists():
+        assert client.poll() is None, client.stderr.read() if client.stderr else ""
+        assert time.monotonic() < deadline, "the download never reached block 2000"
+        time.sleep(0.02)
+    # the client holds at block 2000 of 32768: reload now
+    text = daemon.seed_text.replace("Press F8 for boot menu", "Press F8 for the NEW menu")
+    log = daemon.reload(text)
+    m = daemon.metrics()
+    go.touch()
+    assert "reload applied" in log, log
+    assert _value(m, "pxelab_tftp_transfers_in_flight") >= 1
+    assert _value(m, "pxelab_config_reloads_total", result="applied") >= 1
+    assert client.wait(timeout=90) == 0, client.stderr.read() if client.stderr else ""
+    want = (daemon.tree / "images/big.bin").read_bytes()
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(want).digest()
+    data = daemon.probe()
+    assert data["proxy"]["prompt"] == "Press F8 for the NEW menu"
+    assert data["reached"] == "menu"
+    sent = daemon.metrics()
+    assert _value(sent, "pxelab_tftp_bytes_sent_total") >= BIG
+
+
+def _check_findings(daemon: Daemon, text: str) -> list[str]:
+    """The error lines `pxelab check` prints for `text`, as if it were the server's file."""
+    tmp = daemon.work / "candidate.conf"
+    tmp.write_text(text)
+    check = subprocess.run([sys.executable, "-m", "pxelab", "check", "--dnsmasq-conf", str(tmp),
+                            "--user", "nobody"], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 1, check.stdout
+    return [line.replace(str(tmp), str(daemon.conf)) for line in check.stdout.splitlines()
+            if ": error: " in line]
+
+
+@pytest.mark.root
+def test_broken_configuration_is_refused_with_check_findings(daemon: Daemon) -> None:
+    good = daemon.conf.read_text()
+    # a boot file that is not in the tree, then a line the reader cannot use: what
+    # `pxelab check` says about each, the reload says, and the old configuration stays
+    missing = good.replace("dhcp-boot=pxelinux.0", "dhcp-boot=pxelinux-missing.0")
+    unusable = good + "pxe-service=Amiga,menu,file\n"
+    for broken, what in ((missing, "pxelinux-missing.0"),
+                         (unusable, f"{daemon.conf}:{len(good.splitlines()) + 1}: error: "
+                                    "pxe-service: unknown client architecture 'Amiga'")):
+        findings = _check_findings(daemon, broken)
+        assert findings and any(what in f for f in findings), findings
+        log = daemon.reload(broken)
+        assert "stays in force" in log
+        for finding in findings:
+            assert f"reload rejected: {finding}" in log, (finding, log)
+    # unreadable by the user the server dropped to
+    daemon.conf.write_text(good)
+    daemon.conf.chmod(0o600)
+    log = daemon.reload(None)
+    daemon.conf.chmod(0o644)
+    assert "Permission denied" in log and "stays in force" in log
+    # the configuration in force is still the last good one
+    data = daemon.probe()
+    assert data["proxy"]["prompt"] == "Press F8 for the NEW menu"
+    assert data["boot_file"] == "pxelinux.0" and data["reached"] == "menu"
+    m = daemon.metrics()
+    assert _value(m, "pxelab_config_reloads_total", result="rejected") == 3
+
+
+@pytest.mark.root
+def test_unit_capabilities_are_enough() -> None:
+    """Started as root with only the unit's bounding set (CAP_NET_BIND_SERVICE, CAP_SETUID,
+    CAP_SETGID: not even CAP_NET_RAW, this kernel binds to a device without it), the server
+    binds, drops to nobody and serves a file."""
+    from pxelab.lab import tftptree
+    from pxelab.lab.net import Lab
+
+    setpriv = require_tool("setpriv")
+    atftp = require_tool("atftp")
+    # not under pytest's tmp_path: its parent is 0700, which nobody cannot enter
+    tmp_path = Path(tempfile.mkdtemp(prefix="pxelab-realnet-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    tree = tftptree.seed_tree(tmp_path / "tftpboot")
+    conf = tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf",
+                                       tmp_path / "dnsmasq.conf", tree)
+    log = tmp_path / "serve.log"
+    with Lab() as lab:
+        srv = lab.add_host("pxe", ipv4="192.168.10.20/24")
+        cl = lab.add_host("cl", ipv4="192.168.10.50/24")
+        with open(log, "wb") as sink:
+            proc = srv.popen([setpriv, "--bounding-set=-all,+net_bind_service,+setuid,+setgid",
+                              "--inh-caps=-all", *_serve_argv(conf)],
+                             stdout=sink, stderr=subprocess.STDOUT, cwd=str(REPO))
+        _wait_for(log, "running as user nobody", proc)
+        got = tmp_path / "pxelinux.0"
+        try:
+            r = cl.run([atftp, "-g", "-r", "pxelinux.0", "-l", str(got), "192.168.10.20"],
+                       timeout=30)
+            assert srv.stop(proc) == 0
+            assert r.returncode == 0, r.stderr
+            assert got.read_bytes() == (tree / "pxelinux.0").read_bytes()
+        finally:
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_systemd_unit_verifies(tmp_path: Path) -> None:
+    analyze = require_tool("systemd-analyze")
+    unit = (REPO / "contrib" / "pxelab.service").read_text()
+    assert "ExecStart=!/usr/local/bin/pxelab serve" in unit
+    # verify insists the ExecStart binary exists: point it at this environment's pxelab
+    here = Path(sys.executable).parent / "pxelab"
+    assert here.exists(), here
+    copy = tmp_path / "pxelab.service"
+    copy.write_text(unit.replace("/usr/local/bin/pxelab", str(here)))
+    r = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stderr
+    # and verify does read it: a misspelt key is reported
+    typo = tmp_path / "typo.service"
+    typo.write_text(copy.read_text().replace("ProtectHome=", "ProtectHomes="))
+    r = subprocess.run([analyze, "verify", str(typo)], capture_output=True, text=True,
+                       timeout=60)
+    assert "Unknown key 'ProtectHomes'" in r.stderr
+
+
+def test_metric_labels_stay_bounded() -> None:
+    from pxelab.serve.metrics import arch_label, parse_address, reason_label
+
+    assert reason_label("no proxy range for a request via 10.1.2.3") == \
+        "no proxy range for a request via ADDR"
+    assert reason_label("dhcp-ignore (/etc/x.conf:12)") == "dhcp-ignore"
+    assert arch_label(0) == "x86PC" and arch_label(7) == "x86-64_EFI"
+    assert arch_label(300) == "300" and arch_label(None) == "unknown"
+    assert parse_address("127.0.0.1:9467") == ("127.0.0.1", 9467)
+    assert parse_address(":9100") == ("0.0.0.0", 9100)
+    with pytest.raises(ValueError, match="not a number"):
+        parse_address("localhost:http")
