@@ -292,6 +292,8 @@ def test_efi64_tree_passes(capsys: pytest.CaptureFixture[str]) -> None:
     try:
         base.chmod(0o755)
         root = seed_tree(base / "tftpboot", efi64=True)
+        # seed_tree puts the images beside syslinux.efi too; without them, check must say why
+        shutil.rmtree(root / "efi64/images")
         conf = base / "dnsmasq.conf"
         conf.write_text(
             f"port=0\nenable-tftp\ntftp-root={root}\ndhcp-range=192.168.10.20,proxy\n"
