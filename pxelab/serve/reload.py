@@ -221,8 +221,15 @@ def run_daemon(source: ConfigSource, *, user: str | None = "nobody", group: str 
     except (PrivilegeError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    cfg = source.load()
+    try:
+        cfg = source.load()
+    except (ConfigError, OSError) as exc:
+        log.error("%s", exc)
+        return 2
+    for w in cfg.warnings:
+        log.warning("warning: %s", w)
     metrics = Metrics() if metrics_address else None
+
     async def main() -> int:
         events = MetricsEventLog(metrics, events_path) if metrics is not None else None
         if events is None:
