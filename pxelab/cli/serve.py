@@ -25,6 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="largest TFTP block size offered (8..65464)")
     parser.add_argument("--tftp-max-transfers", metavar="N", type=_positive, default=256,
                         help="most TFTP transfers at once")
+    parser.add_argument("--user", metavar="USER",
+                        help="once the ports are bound, run as USER (e.g. nobody, as dnsmasq); "
+                        "the TFTP tree and the configuration must be readable by USER")
+    parser.add_argument("--group", metavar="GROUP",
+                        help="with --user: run as GROUP (default: USER's own group)")
+    parser.add_argument("--metrics", metavar="ADDR:PORT",
+                        help="serve Prometheus metrics at http://ADDR:PORT/metrics")
     parser.add_argument("--dhcp-port", metavar="PORT", type=_port, default=67,
                         help=argparse.SUPPRESS)  # tests: the proxy on another port
     parser.add_argument("--pxe-port", metavar="PORT", type=_port, default=4011,
@@ -78,39 +85,37 @@ def _run_proxy(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pxelab serve: {exc}", file=sys.stderr)
         return 2
-    if args.log_dhcp:
-        cfg.log_dhcp = True
+    _overrides(args, cfg)
     root = args.tftp_root or (str(cfg.tftp.root) if cfg.tftp.root else None)
     tftp_on = not args.no_tftp and (cfg.tftp.enabled or bool(args.tftp_root))
     if tftp_on and (root is None or not os.path.isdir(root)):
         where = cfg.source_of("tftp.root")
         print(f"pxelab serve: {where}: TFTP root {root} is not a directory", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _prefix_dhcp_log()
+    from pxelab.serve.reload import ConfigSource, run_daemon
+
+    # SIGHUP reads the file again; the command line's settings are laid over it each time
+    source = ConfigSource(args.config or args.dnsmasq_conf, "toml" if args.config else "dnsmasq",
+                          lambda new: _overrides(args, new))
+    return run_daemon(source, cfg=cfg, user=args.user, group=args.group,
+                      metrics_address=args.metrics, events_path=args.events,
+                      interface=args.interface, listen=args.listen, tftp_root=args.tftp_root,
+                      tftp=tftp_on, log_dhcp=cfg.log_dhcp, dhcp_port=args.dhcp_port,
+                      pxe_port=args.pxe_port)
+
+
+def _overrides(args: argparse.Namespace, cfg) -> None:
+    """What the command line sets over the configuration file (at start and every reload)."""
+    if args.log_dhcp:
+        cfg.log_dhcp = True
     if args.tftp_single_port:
         cfg.tftp.single_port = True
     if args.tftp_max_transfers != 256:
         cfg.tftp.max_transfers = args.tftp_max_transfers
     if args.tftp_port != 69:
         cfg.tftp.port = args.tftp_port
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    _prefix_dhcp_log()
-    import asyncio
-
-    from pxelab.serve.events import EventLog
-    from pxelab.serve.server import PxeServer
-
-    async def main() -> int:
-        with EventLog(args.events) as events:
-            server = PxeServer(cfg, interface=args.interface, listen=args.listen,
-                               tftp_root=args.tftp_root, tftp=tftp_on, log_dhcp=cfg.log_dhcp,
-                               events=events, dhcp_port=args.dhcp_port, pxe_port=args.pxe_port)
-            try:
-                return await server.run_until_signal()
-            except OSError as exc:
-                print(f"pxelab serve: cannot listen: {exc.strerror or exc}", file=sys.stderr)
-                return 1
-
-    return asyncio.run(main())
 
 
 def _prefix_dhcp_log() -> None:
@@ -156,23 +161,51 @@ def run(args: argparse.Namespace) -> int:
         max_transfers=args.tftp_max_transfers,
     )
 
+    from pxelab.serve.metrics import Metrics, MetricsEventLog, parse_address
+    from pxelab.serve.privileges import PrivilegeDrop, PrivilegeError
+
+    try:
+        drop = PrivilegeDrop.for_user(args.user, args.group) if args.user else None
+        if args.metrics:
+            parse_address(args.metrics)
+    except (PrivilegeError, ValueError) as exc:
+        print(f"pxelab serve: {exc}", file=sys.stderr)
+        return 2
+    metrics = Metrics() if args.metrics else None
+
     async def main() -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        with EventLog(args.events) as events:
+        # no configuration to read again: SIGHUP (systemctl reload) must not end the server
+        loop.add_signal_handler(signal.SIGHUP, logging.getLogger("pxelab.tftp").info,
+                                "SIGHUP: nothing to reload (TFTP alone)")
+        events = MetricsEventLog(metrics, args.events) if metrics else EventLog(args.events)
+        with events:
             server = TftpServer(settings, events)
+            http = None
             try:
+                if drop is not None:
+                    drop.prepare()
+                if metrics is not None:
+                    http = metrics.serve(args.metrics)
                 await server.start()
-            except OSError as exc:
+                if drop is not None:
+                    drop.finish()
+            except (OSError, PrivilegeError) as exc:
                 print(f"pxelab serve: cannot listen on {settings.listen}:{settings.port}: "
-                      f"{exc.strerror or exc}", file=sys.stderr)
+                      f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+                if http is not None:
+                    http.shutdown()
+                await server.stop()  # nothing to stop when it did not start
                 return 1
             logging.getLogger("pxelab.tftp").info(
                 "listening on %s:%d", settings.listen, server.port)
             await stop.wait()
             await server.stop()
+            if http is not None:
+                http.shutdown()
         return 0
 
     return asyncio.run(main())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -199,13 +200,15 @@ def _hup(reloader: Reloader | None) -> None:
     reloader.reload()
 
 
-def run_daemon(source: ConfigSource, *, user: str | None = "nobody", group: str | None = None,
+def run_daemon(source: ConfigSource, *, cfg: ServerConfig | None = None,
+               user: str | None = None, group: str | None = None,
                metrics_address: str | None = None, events_path: str | None = None,
                **server_kwargs: Any) -> int:
-    """`pxelab serve`'s whole life as a daemon (blocking): the configuration from `source`,
-    a PxeServer with `server_kwargs`, privileges dropped to `user`/`group` when started as
-    root (`user=None`: keep them, e.g. for tests), metrics on `metrics_address`, SIGHUP
-    reloads. Returns the exit status (1 when it cannot listen or drop)."""
+    """`pxelab serve`'s whole life as a daemon (blocking): the configuration from `source`
+    (or `cfg`, already read from it), a PxeServer with `server_kwargs`, privileges dropped to
+    `user`/`group` when started as root (`user=None`: keep them, with a warning when that is
+    root), metrics on `metrics_address`, SIGHUP reloads. Returns the exit status (2 for a bad
+    user, group, address or file; 1 when it cannot listen or drop)."""
     from pxelab.serve.metrics import Metrics, MetricsEventLog
     from pxelab.serve.privileges import PrivilegeDrop, PrivilegeError
     from pxelab.serve.server import PxeServer
@@ -221,13 +224,17 @@ def run_daemon(source: ConfigSource, *, user: str | None = "nobody", group: str 
     except (PrivilegeError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    try:
-        cfg = source.load()
-    except (ConfigError, OSError) as exc:
-        log.error("%s", exc)
-        return 2
-    for w in cfg.warnings:
-        log.warning("warning: %s", w)
+    if user is None and os.geteuid() == 0:
+        log.warning("running as root: give --user nobody (or another unprivileged user) to "
+                    "drop privileges once the ports are bound")
+    if cfg is None:
+        try:
+            cfg = source.load()
+        except (ConfigError, OSError) as exc:
+            log.error("%s", exc)
+            return 2
+        for w in cfg.warnings:
+            log.warning("warning: %s", w)
     metrics = Metrics() if metrics_address else None
 
     async def main() -> int:

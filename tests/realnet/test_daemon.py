@@ -4,9 +4,8 @@ file is refused with `pxelab check`'s findings); Prometheus metrics move with tr
 systemd unit verifies; the unit's capability set is enough to start.
 
 Lab: rtr 192.168.10.1 (`pxelab router`), pxe 192.168.10.20 (the server, seed tree and seed
-dnsmasq.conf), cl (the scripted PXE client `pxelab probe`, tftpy). The server runs through
-tests/realnet/serve_cmd.py: `pxelab serve` plus --user/--group/--metrics, calling the same
-pxelab.serve.reload.run_daemon the command is to call.
+dnsmasq.conf), cl (the scripted PXE client `pxelab probe`, tftpy). The server is
+`pxelab serve --user nobody --metrics 127.0.0.1:9467`, started as root.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ NOBODY = 65534
 
 
 def _serve_argv(conf: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "tests.realnet.serve_cmd", "--dnsmasq-conf", str(conf),
+    return [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf),
             "--interface", "eth0", "--user", "nobody", *extra]
 
 
@@ -332,3 +331,44 @@ def test_metric_labels_stay_bounded() -> None:
     assert parse_address(":9100") == ("0.0.0.0", 9100)
     with pytest.raises(ValueError, match="not a number"):
         parse_address("localhost:http")
+
+
+@pytest.mark.root
+def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pxelab.lab import tftptree
+    from pxelab.lab.net import Lab
+    from pxelab.serve.privileges import status_ids
+
+    atftp = require_tool("atftp")
+    work = Path(tempfile.mkdtemp(prefix="pxelab-realnet-", dir="/tmp"))
+    try:
+        work.chmod(0o755)
+        tree = tftptree.seed_tree(work / "tftpboot")
+        log = work / "serve.log"
+        with Lab() as lab:
+            srv = lab.add_host("pxe", ipv4="192.168.10.20/24")
+            cl = lab.add_host("cl", ipv4="192.168.10.50/24")
+            with open(log, "wb") as sink:
+                proc = srv.popen([sys.executable, "-m", "pxelab", "serve", "--no-proxy",
+                                  "--tftp-root", str(tree), "--user", "nobody",
+                                  "--metrics", METRICS], stdout=sink, stderr=subprocess.STDOUT)
+            _wait_for(log, "listening on", proc)
+            uid, gid, cap = status_ids(proc.pid)
+            assert uid == (NOBODY,) * 4 and gid == (NOBODY,) * 4 and int(cap, 16) == 0
+            proc.send_signal(signal.SIGHUP)
+            _wait_for(log, "nothing to reload", proc)
+            got = work / "got"
+            r = cl.run([atftp, "-g", "-r", "menu.c32", "-l", str(got), "192.168.10.20"],
+                       timeout=30)
+            assert r.returncode == 0, r.stderr
+            text = srv.run(["curl", "-sf", f"http://{METRICS}/metrics"], timeout=30).stdout
+            assert srv.stop(proc) == 0
+        assert got.read_bytes() == (tree / "menu.c32").read_bytes()
+        values = {s.name: s.value for f in text_string_to_metric_families(text)
+                  for s in f.samples if not s.labels}
+        assert values["pxelab_tftp_transfers_completed_total"] == 1
+        assert values["pxelab_tftp_bytes_sent_total"] == len(got.read_bytes())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
