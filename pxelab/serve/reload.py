@@ -182,6 +182,7 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
         await server.start()
         if drop is not None:
             drop.finish()
+            _warn_unreadable(server, reloader)
         await stop.wait()
     finally:
         await server.stop()
@@ -191,6 +192,17 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     return 0
+
+
+def _warn_unreadable(server: Any, reloader: Reloader | None) -> None:
+    """Said at start rather than at the first SIGHUP: the dropped user must read the files."""
+    if reloader is None:
+        return
+    files = [Path(reloader.source.path), *getattr(server.cfg, "files", [])]
+    for path in dict.fromkeys(files):
+        if not os.access(path, os.R_OK):
+            log.warning("%s is not readable by this user (uid %d): a reload (SIGHUP) will be "
+                        "refused until it is (chmod a+r %s)", path, os.getuid(), path)
 
 
 def _hup(reloader: Reloader | None) -> None:

@@ -280,6 +280,7 @@ def test_unit_capabilities_are_enough() -> None:
     conf = tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf",
                                        tmp_path / "dnsmasq.conf", tree)
     log = tmp_path / "serve.log"
+    conf.chmod(0o600)  # read as root at start; nobody cannot read it again: said at start
     with Lab() as lab:
         srv = lab.add_host("pxe", ipv4="192.168.10.20/24")
         cl = lab.add_host("cl", ipv4="192.168.10.50/24")
@@ -288,6 +289,7 @@ def test_unit_capabilities_are_enough() -> None:
                               "--inh-caps=-all", *_serve_argv(conf)],
                              stdout=sink, stderr=subprocess.STDOUT, cwd=str(REPO))
         _wait_for(log, "running as user nobody", proc)
+        _wait_for(log, f"{conf} is not readable by this user (uid {NOBODY}): a reload", proc)
         got = tmp_path / "pxelinux.0"
         try:
             r = cl.run([atftp, "-g", "-r", "pxelinux.0", "-l", str(got), "192.168.10.20"],
@@ -370,5 +372,55 @@ def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
                   for s in f.samples if not s.labels}
         assert values["pxelab_tftp_transfers_completed_total"] == 1
         assert values["pxelab_tftp_bytes_sent_total"] == len(got.read_bytes())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_reload_switches_the_tftp_root_between_two_requests() -> None:
+    """In one process, on loopback: a reload that points tftp-root elsewhere serves the next
+    request from the new tree (the old tree's transfers keep their open file)."""
+    import asyncio
+    import pwd
+
+    import tftpy
+
+    from pxelab.lab import tftptree
+    from pxelab.serve.reload import ConfigSource, Reloader
+    from pxelab.serve.server import PxeServer
+
+    work = Path(tempfile.mkdtemp(prefix="pxelab-realnet-", dir="/tmp"))
+    try:
+        work.chmod(0o755)
+        trees = [tftptree.seed_tree(work / name) for name in ("a", "b")]
+        (trees[1] / "pxelinux.cfg" / "default").write_text(
+            (trees[0] / "pxelinux.cfg" / "default").read_text() + "# tree b\n")
+        conf = work / "dnsmasq.conf"
+        conf.write_text(tftptree.adjust_dnsmasq_conf(
+            (tftptree.SEED_DIR / "dnsmasq.conf").read_text(), trees[0]))
+        source = ConfigSource(conf)
+        me = pwd.getpwuid(os.getuid()).pw_name
+
+        def fetch(port: int, out: Path) -> bytes:
+            tftpy.TftpClient("127.0.0.1", port).download("pxelinux.cfg/default", str(out))
+            return out.read_bytes()
+
+        async def main() -> tuple[bytes, bytes, bool]:
+            server = PxeServer(source.load(), proxy=False, listen="127.0.0.1", tftp_port=0)
+            await server.start()
+            try:
+                assert server.tftp is not None
+                port = server.tftp.port
+                before = await asyncio.to_thread(fetch, port, work / "1")
+                conf.write_text(conf.read_text().replace(str(trees[0]), str(trees[1])))
+                ok = Reloader(server, source, user=me).reload()
+                after = await asyncio.to_thread(fetch, port, work / "2")
+            finally:
+                await server.stop()
+            return before, after, ok
+
+        before, after, ok = asyncio.run(main())
+        assert ok
+        assert before == (trees[0] / "pxelinux.cfg" / "default").read_bytes()
+        assert after == (trees[1] / "pxelinux.cfg" / "default").read_bytes() != before
     finally:
         shutil.rmtree(work, ignore_errors=True)
