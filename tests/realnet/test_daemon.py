@@ -178,6 +178,14 @@ def test_serves_as_nobody_after_binding(daemon: Daemon) -> None:
     # iPXE asks the router its REQUEST on 67: the proxy ignores it, and says why
     ignored = sum(v for (n, _), v in after.items() if n == "pxelab_proxydhcp_ignored_total")
     assert ignored >= 1
+    # a packet that does not decode is counted (and the server goes on)
+    daemon.cl.run([sys.executable, "-c", "import socket; s = socket.socket(2, 2); "
+                   "s.sendto(b'\\x01' * 100, ('192.168.10.20', 67))"], check=True)
+    deadline = time.monotonic() + 10
+    while _value(daemon.metrics(), "pxelab_proxydhcp_malformed_total") \
+            != _value(after, "pxelab_proxydhcp_malformed_total") + 1:
+        assert time.monotonic() < deadline, "the malformed packet was not counted"
+        time.sleep(0.1)
 
 
 def _task_ids(pid: int, tid: str) -> tuple[tuple[int, ...], str]:
