@@ -103,7 +103,7 @@ def _run_proxy(args: argparse.Namespace) -> int:
                       metrics_address=args.metrics, events_path=args.events,
                       interface=args.interface, listen=args.listen, tftp_root=args.tftp_root,
                       tftp=tftp_on, log_dhcp=cfg.log_dhcp, dhcp_port=args.dhcp_port,
-                      pxe_port=args.pxe_port)
+                      pxe_port=args.pxe_port, tftp_max_blksize=args.tftp_max_blksize)
 
 
 def _overrides(args: argparse.Namespace, cfg) -> None:

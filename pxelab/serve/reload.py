@@ -164,7 +164,8 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
 
     Order (as dnsmasq): every socket is bound (the metrics one too, should its port be below
     1024) while the bind capabilities are held, then the process becomes the user for good,
-    before the first packet is read by anything running as root."""
+    before the first packet is read by anything running as root. TFTP worker processes are
+    spawned when transfers first need them, so after the drop: they start as the user."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

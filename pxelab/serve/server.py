@@ -41,6 +41,7 @@ class PxeServer:
         pxe_port: int = 4011,
         client_port: int = 68,
         tftp_port: int | None = None,
+        tftp_max_blksize: int | None = None,
     ) -> None:
         self.cfg = cfg
         self.events = events or EventLog()
@@ -63,6 +64,8 @@ class PxeServer:
             )
             if t.max_transfers:
                 settings = replace(settings, max_transfers=t.max_transfers)
+            if tftp_max_blksize:
+                settings = replace(settings, max_blksize=tftp_max_blksize)
             self.tftp = TftpServer(settings, self.events)
 
     async def start(self) -> None:

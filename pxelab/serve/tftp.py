@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -883,7 +884,10 @@ class TftpServer:
         try:
             wk = await asyncio.to_thread(Worker, self)
         except OSError as exc:
-            log.warning("cannot start a TFTP worker process: %s", exc)
+            # after dropping privileges: the interpreter may live where the user cannot go
+            hint = (f" ({sys.executable} is not executable by uid {os.getuid()}: transfers "
+                    "stay in this process)" if isinstance(exc, PermissionError) else "")
+            log.warning("cannot start a TFTP worker process: %s%s", exc, hint)
             self.max_workers = len(self._workers)
             return
         finally:

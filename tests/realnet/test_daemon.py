@@ -288,23 +288,29 @@ def test_unit_capabilities_are_enough() -> None:
     conf = tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf",
                                        tmp_path / "dnsmasq.conf", tree)
     log = tmp_path / "serve.log"
+    events = tmp_path / "events.jsonl"
     conf.chmod(0o600)  # read as root at start; nobody cannot read it again: said at start
     with Lab() as lab:
         srv = lab.add_host("pxe", ipv4="192.168.10.20/24")
         cl = lab.add_host("cl", ipv4="192.168.10.50/24")
         with open(log, "wb") as sink:
             proc = srv.popen([setpriv, "--bounding-set=-all,+net_bind_service,+setuid,+setgid",
-                              "--inh-caps=-all", *_serve_argv(conf)],
+                              "--inh-caps=-all", *_serve_argv(conf), "--tftp-max-blksize", "1024",
+                              "--events", str(events)],
                              stdout=sink, stderr=subprocess.STDOUT, cwd=str(REPO))
         _wait_for(log, "running as user nobody", proc)
         _wait_for(log, f"{conf} is not readable by this user (uid {NOBODY}): a reload", proc)
         got = tmp_path / "pxelinux.0"
         try:
-            r = cl.run([atftp, "-g", "-r", "pxelinux.0", "-l", str(got), "192.168.10.20"],
-                       timeout=30)
+            r = cl.run([atftp, "--option", "blksize 8192", "-g", "-r", "pxelinux.0", "-l",
+                        str(got), "192.168.10.20"], timeout=30)
             assert srv.stop(proc) == 0
             assert r.returncode == 0, r.stderr
             assert got.read_bytes() == (tree / "pxelinux.0").read_bytes()
+            from pxelab.serve.events import read_events
+
+            sent = [e for e in read_events(events) if e.get("event") == "transfer"]
+            assert [(e["outcome"], e["blksize"]) for e in sent] == [("sent", 1024)]
         finally:
             shutil.rmtree(tmp_path, ignore_errors=True)
 
