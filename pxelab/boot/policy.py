@@ -1,6 +1,6 @@
 """The proxyDHCP reply policy as pure functions: config + request -> ignore (why) or a reply.
 
-    policy = ProxyPolicy(cfg)                      # cfg: pxelab.config.model.ServerConfig
+    policy = ProxyPolicy(cfg)                      # cfg: pxelab.boot.model.ServerConfig
     req = Request.from_bytes(data, port=67)        # WireError on malformed input
     d = policy.decide(req, Local(IPv4Address("192.168.10.20"), 24, "eth0"))
     d.reply          # bytes to send, or None
@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from pxelab.config.model import (
+from pxelab.boot.model import (
     DhcpOption,
     ProxyRange,
     ServerConfig,

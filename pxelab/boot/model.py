@@ -1,0 +1,303 @@
+"""The server's typed configuration: what both the dnsmasq.conf reader and a TOML file produce.
+
+One `ServerConfig` holds everything the proxyDHCP reply policy, the TFTP server, `pxelab check`
+and the scenario runner need. Every entry remembers where it came from (`Source`: file, line),
+so findings and errors can name the line to fix. Lists keep the order of the configuration file.
+
+    ServerConfig
+      vendor_classes   ["PXEClient"]   option-60 prefixes that make a client a PXE client
+                                       (dnsmasq `dhcp-pxe-vendor`; a configured list replaces
+                                       the default, as in dnsmasq)
+      interfaces       ["eth0"]        `interface=`; empty = every interface
+      listen_addresses [IPv4Address]   `listen-address=`
+      bind_interfaces  bool
+      dns_port         int | None      `port=` (0 = no DNS; pxelab never serves DNS)
+      log_dhcp         bool            `log-dhcp`: dnsmasq-style per-packet log lines
+      tftp             TftpSettings    enabled, root, no_blocksize, mtu, max_transfers,
+                                       single_port, port
+      boot             [BootEntry]     `dhcp-boot`: file, server_name, server_address /
+                                       server_host, tags
+      options          [DhcpOption]    `dhcp-option(-force,-pxe)`: number, value bytes, vendor
+                                       (option-43 encapsulation for that vendor class),
+                                       encap, force, tags; each pxe-prompt is here too
+                                       (43.10, vendor_pxe), in file order
+      no_override      bool            `dhcp-no-override`: sname/file stay in the header
+                                       (proxy replies never overload them anyway, as dnsmasq)
+      prompts          [PxePrompt]     `pxe-prompt`: text, timeout (255 = wait), tags
+      services         [PxeService]    `pxe-service`: csa (client arch), text, basename or
+                                       path, type (0 = local boot), server_address /
+                                       server_name, tags
+      ranges           [ProxyRange]    `dhcp-range=ADDR,proxy[,MASK]`: address, netmask, tags
+      tag_rules        [TagRule]       `dhcp-match` (option 60/77/93/175/...), `dhcp-userclass`,
+                                       `dhcp-vendorclass`, `dhcp-mac`: which tag a request gets
+      reply_delays     [ReplyDelay]    `dhcp-reply-delay`: seconds, tags
+      tag_ifs          [TagIf]         `tag-if`: tags set from other tags
+      ignores          [IgnoreRule]    `dhcp-ignore`: tags of clients never answered
+      sources          {setting: Source} where each scalar setting was set
+      files            [Path]          every file read (conf-file/conf-dir included)
+      warnings         [ConfigWarning] lines read but not acted on (unsupported, or not
+                                       applicable to a proxy: DNS, address leasing), each
+                                       with file, line and option
+
+Tags follow dnsmasq: a `Tags` tuple is a conjunction; "x" needs tag x, "!x" needs its absence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+
+DEFAULT_VENDOR_CLASS = "PXEClient"
+
+# Client System Architecture names dnsmasq accepts in pxe-service, by number (PXE 2.1 / RFC 4578).
+CSA_NAMES: tuple[str, ...] = (
+    "x86PC", "PC98", "IA64_EFI", "Alpha", "Arc_x86", "Intel_Lean_Client",
+    "IA32_EFI", "x86-64_EFI", "Xscale_EFI", "BC_EFI", "ARM32_EFI", "ARM64_EFI",
+)
+
+Tags = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a setting was read: `file:line` (line 0 = not from a file, e.g. a default)."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+NO_SOURCE = Source("<default>", 0)
+
+
+def tags_match_wild(required: Tags, have: frozenset[str] | set[str]) -> bool:
+    """As tags_match, but a tag ending in `*` matches any tag it begins (dnsmasq's tag-if)."""
+    for tag in required:
+        neg = tag.startswith("!")
+        name = tag[1:] if neg else tag
+        wild = name.endswith("*")
+        found = any(h.startswith(name[:-1]) for h in have) if wild else name in have
+        if found == neg:
+            return False
+    return True
+
+
+def tags_match(required: Tags, have: frozenset[str] | set[str]) -> bool:
+    """dnsmasq's match_netid with 'tag not needed': every plain tag present, no negated one."""
+    for tag in required:
+        if tag.startswith("!"):
+            if tag[1:] in have:
+                return False
+        elif tag not in have:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ConfigWarning:
+    """A line that was read but is not acted on, or is acted on in a surprising way."""
+
+    source: Source
+    option: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.option}: {self.message}"
+
+
+@dataclass
+class TftpSettings:
+    enabled: bool = False
+    root: Path | None = None
+    no_blocksize: bool = False
+    mtu: int | None = None
+    max_transfers: int | None = None
+    single_port: bool = False
+    port: int = 69
+
+
+@dataclass(frozen=True)
+class BootEntry:
+    """`dhcp-boot=[tag:..,]FILE[,SERVER_NAME[,SERVER_ADDRESS|SERVER_HOST]]`."""
+
+    file: str | None
+    server_name: str | None = None
+    server_address: IPv4Address | None = None
+    server_host: str | None = None  # a name given where the address goes; resolved at serve time
+    tags: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class DhcpOption:
+    """`dhcp-option[-force]=[tag:..,][vendor:CLASS|encap:N,]NUMBER|option:NAME,VALUE`.
+
+    `vendor` set: a sub-option of 43 sent to clients whose option 60 contains that text;
+    `vendor_pxe`: sent to any configured PXE vendor class (how pxe-prompt is stored).
+    `pxe_only`: a `dhcp-option-pxe` line, the only plain options a proxy reply carries (after
+    43; per number the last matching tagged line wins, else the last untagged one).
+    `is_address`: an address list, where 0.0.0.0 means "this server".
+    """
+
+    number: int
+    value: bytes
+    vendor: str | None = None
+    vendor_pxe: bool = False
+    encap: int | None = None
+    force: bool = False
+    is_string: bool = False
+    tags: Tags = ()
+    source: Source = NO_SOURCE
+    pxe_only: bool = False
+    is_address: bool = False
+
+
+@dataclass(frozen=True)
+class PxePrompt:
+    """`pxe-prompt=[tag:..,]TEXT[,TIMEOUT]`: 43.10; timeout 255 (the default) waits for a key."""
+
+    text: str
+    timeout: int = 255
+    tags: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class PxeService:
+    """`pxe-service=[tag:..,]CSA,TEXT[,BASENAME|TYPE][,SERVER]`.
+
+    `basename` None and `type` 0: boot from local disk. A basename without a dot gets
+    ".<layer>" appended when sent (".0" for layer 0), as dnsmasq does.
+    """
+
+    csa: int
+    text: str
+    type: int
+    basename: str | None = None
+    server_address: IPv4Address | None = None
+    server_name: str | None = None
+    tags: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class ProxyRange:
+    """`dhcp-range=[tag:..,][set:TAG,]ADDRESS,proxy[,NETMASK]`."""
+
+    address: IPv4Address
+    netmask: IPv4Address | None = None
+    tags: Tags = ()
+    set_tag: str | None = None
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """What sets a tag on a request.
+
+    kind "match": `dhcp-match=set:TAG,OPTION[,VALUE]` - the option is present (no value), or
+    its value equals VALUE (hex with `*` wildcards: `mask` has 0 bytes there; left-anchored), or,
+    for a number, one element of the option equals it; `vi_encap` for RFC 3925 classes.
+    kind "userclass"/"vendorclass": `dhcp-userclass=set:TAG,TEXT` / `dhcp-vendorclass=...`:
+    TEXT is a substring of option 77 / 60.
+    kind "mac": `dhcp-mac=set:TAG,[TYPE-]MAC` with `*` for any byte: `value`/`mask` against
+    chaddr, `option` holds the hardware type (0 = any).
+    """
+
+    kind: str
+    tag: str
+    option: int | None = None
+    value: bytes | None = None
+    mask: bytes | None = None
+    is_hex: bool = False
+    is_string: bool = False
+    vi_encap: int | None = None
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class TagIf:
+    """`tag-if=set:A[,set:B][,tag:X[,tag:!Y]]`: when every tag: condition holds (a trailing `*`
+    matches a prefix), the set: tags are added; rules run in file order, each seeing the
+    tags the ones before it set."""
+
+    sets: Tags
+    conditions: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """`dhcp-ignore=tag:A[,tag:!B]`: a client with all these tags gets no answer."""
+
+    tags: Tags
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class ReplyDelay:
+    """`dhcp-reply-delay=[tag:..,]SECONDS`."""
+
+    seconds: int
+    tags: Tags = ()
+    source: Source = NO_SOURCE
+
+
+@dataclass
+class ServerConfig:
+    vendor_classes: list[str] = field(default_factory=lambda: [DEFAULT_VENDOR_CLASS])
+    interfaces: list[str] = field(default_factory=list)
+    listen_addresses: list[IPv4Address] = field(default_factory=list)
+    bind_interfaces: bool = False
+    dns_port: int | None = None
+    log_dhcp: bool = False
+    tftp: TftpSettings = field(default_factory=TftpSettings)
+    boot: list[BootEntry] = field(default_factory=list)
+    options: list[DhcpOption] = field(default_factory=list)
+    no_override: bool = False
+    prompts: list[PxePrompt] = field(default_factory=list)
+    services: list[PxeService] = field(default_factory=list)
+    ranges: list[ProxyRange] = field(default_factory=list)
+    tag_rules: list[TagRule] = field(default_factory=list)
+    reply_delays: list[ReplyDelay] = field(default_factory=list)
+    tag_ifs: list[TagIf] = field(default_factory=list)
+    ignores: list[IgnoreRule] = field(default_factory=list)
+    sources: dict[str, Source] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    warnings: list[ConfigWarning] = field(default_factory=list)
+
+    @property
+    def pxe_enabled(self) -> bool:
+        """Whether proxy PXE answers are on: with at least one proxy range.
+
+        dnsmasq also needs a pxe-service or pxe-prompt line (its enable_pxe) and is silent
+        without one; pxelab answers (dhcp-boot alone is a usable proxy) and the reader warns.
+        """
+        return bool(self.ranges)
+
+    def source_of(self, setting: str) -> Source:
+        return self.sources.get(setting, NO_SOURCE)
+
+    def warn(self, source: Source, option: str, message: str) -> None:
+        self.warnings.append(ConfigWarning(source, option, message))
+
+    def add_prompt(self, prompt: PxePrompt) -> None:
+        """A prompt is also option 43.10 for every PXE vendor class, in file order among the
+        other vendor options (dnsmasq keeps them in one list; their order shows on the wire)."""
+        self.prompts.append(prompt)
+        value = bytes([prompt.timeout & 0xFF]) + prompt.text.encode()
+        self.options.append(
+            DhcpOption(10, value, vendor_pxe=True, tags=prompt.tags, source=prompt.source)
+        )
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names file, line and what is wrong."""
+
+    def __init__(self, source: Source, message: str) -> None:
+        self.source = source
+        self.reason = message
+        super().__init__(f"{source}: {message}")
