@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pxelab.serve.metrics import Metrics, MetricsEventLog, parse_address
     from pxelab.serve.privileges import PrivilegeDrop, PrivilegeError
+    from pxelab.serve.reload import warn_unreadable
 
     try:
         drop = PrivilegeDrop.for_user(args.user, args.group) if args.user else None
@@ -193,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
                 await server.start()
                 if drop is not None:
                     drop.finish()
+                    warn_unreadable(args.tftp_root, [])
             except (OSError, PrivilegeError) as exc:
                 print(f"pxelab serve: cannot listen on {settings.listen}:{settings.port}: "
                       f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)

@@ -183,7 +183,9 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
         await server.start()
         if drop is not None:
             drop.finish()
-            _warn_unreadable(server, reloader)
+            tftp = getattr(server, "tftp", None)
+            warn_unreadable(tftp.root.shown if tftp is not None else None,
+                            [Path(reloader.source.path), *server.cfg.files] if reloader else [])
         await stop.wait()
     finally:
         await server.stop()
@@ -195,11 +197,13 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
     return 0
 
 
-def _warn_unreadable(server: Any, reloader: Reloader | None) -> None:
-    """Said at start rather than at the first SIGHUP: the dropped user must read the files."""
-    if reloader is None:
-        return
-    files = [Path(reloader.source.path), *getattr(server.cfg, "files", [])]
+def warn_unreadable(tftp_root: str | Path | None, files: list[Path]) -> None:
+    """Said at start, once privileges are dropped, rather than at the first request or SIGHUP:
+    this user must read the TFTP tree and the configuration files."""
+    if tftp_root is not None and not os.access(tftp_root, os.R_OK | os.X_OK):
+        log.error("TFTP root %s is not readable by this user (uid %d): every request will "
+                  "fail; `pxelab check --user USER` names the directory to open",
+                  tftp_root, os.getuid())
     for path in dict.fromkeys(files):
         if not os.access(path, os.R_OK):
             log.warning("%s is not readable by this user (uid %d): a reload (SIGHUP) will be "

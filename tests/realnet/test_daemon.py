@@ -381,6 +381,17 @@ def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
             assert r.returncode == 0, r.stderr
             text = srv.run(["curl", "-sf", f"http://{METRICS}/metrics"], timeout=30).stdout
             assert srv.stop(proc) == 0
+            # a tree the user cannot enter is named at start, not at the first request
+            hidden = work / "private"
+            hidden.mkdir(mode=0o700)
+            shutil.copytree(tree, hidden / "tftpboot")
+            with open(log, "wb") as sink:
+                proc = srv.popen([sys.executable, "-m", "pxelab", "serve", "--no-proxy",
+                                  "--tftp-root", str(hidden / "tftpboot"), "--user", "nobody"],
+                                 stdout=sink, stderr=subprocess.STDOUT)
+            _wait_for(log, f"TFTP root {hidden / 'tftpboot'} is not readable by this user "
+                      f"(uid {NOBODY}): every request will fail", proc)
+            assert srv.stop(proc) == 0
         assert got.read_bytes() == (tree / "menu.c32").read_bytes()
         values = {s.name: s.value for f in text_string_to_metric_families(text)
                   for s in f.samples if not s.labels}
