@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"pxelab lab: {problem}", file=sys.stderr)
         return 2
-    report = Path(args.report) if args.report else None
+    # Absolute: services chdir (dnsmasq to /), and relative pid/log paths would break.
+    report = Path(args.report).resolve() if args.report else None
     return progress.run_with_progress(
         scenarios, report_root=report, jobs=args.jobs, keep_going=args.keep_going
     )

@@ -296,6 +296,8 @@ def _tail(path: Path, lines: int = 15) -> str:
 @contextlib.contextmanager
 def _workdir(report_dir: Path | None) -> Iterator[Path]:
     if report_dir is not None:
+        # Absolute: services given paths in it chdir (dnsmasq to /) before opening them.
+        report_dir = report_dir.resolve()
         report_dir.mkdir(parents=True, exist_ok=True)
         work = report_dir / "work"
         if work.exists():
