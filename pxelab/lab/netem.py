@@ -42,6 +42,9 @@ PACKET_MR_PROMISC = 1
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
+PACKET_AUXDATA = 8
+TP_STATUS_CSUMNOTREADY = 0x8
+_AUX = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
 
 _RATE_UNITS = {"": 1, "bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,
                "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9}
@@ -88,6 +91,9 @@ class Relay:
         ifindex = socket.if_nametoindex(port)
         mreq = struct.pack("iHH8s", ifindex, PACKET_MR_PROMISC, 0, b"")
         self.sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+        # A veth hands its frames over with the UDP/TCP checksum left to the NIC (checksum
+        # offload): auxdata says so, and the relay completes it, or the receiver drops them.
+        self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         self.sock.setblocking(False)
         self.tap = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
         fcntl.ioctl(self.tap, TUNSETIFF, struct.pack("16sH", tap.encode(), IFF_TAP | IFF_NO_PI))
@@ -143,10 +149,12 @@ class Relay:
             if self.sock in ready:
                 for _ in range(64):
                     try:
-                        frame, addr = self.sock.recvfrom(65535)
+                        frame, anc, _, addr = self.sock.recvmsg(65535, _ANC)
                     except (BlockingIOError, InterruptedError):
                         break
                     if addr[2] != PACKET_OUTGOING:  # not our own sends
+                        if _checksum_not_ready(anc):
+                            frame = complete_checksum(frame)
                         self._schedule(0, frame, now)
             if self.tap in ready:
                 for _ in range(64):
@@ -155,6 +163,56 @@ class Relay:
                     except (BlockingIOError, InterruptedError):
                         break
                     self._schedule(1, frame, now)
+
+
+_ANC = socket.CMSG_SPACE(_AUX.size)
+
+
+def _checksum_not_ready(anc: list[tuple[int, int, bytes]]) -> bool:
+    for level, kind, data in anc:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= 4:
+            return bool(struct.unpack_from("=I", data)[0] & TP_STATUS_CSUMNOTREADY)
+    return False
+
+
+def _ones_sum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def complete_checksum(frame: bytes) -> bytes:
+    """The frame with its UDP or TCP checksum computed in full (IPv4 or IPv6, no options
+    beyond the IPv4 header length); any other frame comes back unchanged."""
+    off = 14
+    ethertype = struct.unpack_from("!H", frame, 12)[0] if len(frame) >= 14 else 0
+    if ethertype == 0x8100 and len(frame) >= 18:
+        ethertype, off = struct.unpack_from("!H", frame, 16)[0], 18
+    if ethertype == 0x0800 and len(frame) >= off + 20:
+        ihl = (frame[off] & 0x0F) * 4
+        total = struct.unpack_from("!H", frame, off + 2)[0]
+        proto, l4 = frame[off + 9], off + ihl
+        end = off + total
+        pseudo = frame[off + 12 : off + 20] + struct.pack("!BBH", 0, proto, end - l4)
+    elif ethertype == 0x86DD and len(frame) >= off + 40:
+        proto, l4 = frame[off + 6], off + 40
+        end = l4 + struct.unpack_from("!H", frame, off + 4)[0]
+        pseudo = frame[off + 8 : off + 40] + struct.pack("!IxxxB", end - l4, proto)
+    else:
+        return frame
+    field_at = {17: 6, 6: 16}.get(proto)
+    if field_at is None or end > len(frame) or end - l4 < field_at + 2:
+        return frame
+    seg = bytearray(frame[l4:end])
+    seg[field_at : field_at + 2] = b"\0\0"
+    csum = ~_ones_sum(pseudo + bytes(seg)) & 0xFFFF
+    if proto == 17 and csum == 0:
+        csum = 0xFFFF
+    seg[field_at : field_at + 2] = struct.pack("!H", csum)
+    return frame[:l4] + bytes(seg) + frame[end:]
 
 
 def main(argv: list[str] | None = None) -> int:

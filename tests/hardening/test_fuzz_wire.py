@@ -272,3 +272,31 @@ def test_fuzz_hostile_dhcp_layouts(seed: int) -> None:
     data = hostile(rng)
     exercise_dhcp(data)
     exercise_dhcp(mutate(rng, data))
+
+
+# ------------------------------------------------------------------------ the relay's checksums
+
+
+@fuzz(300)
+@given(st.binary(max_size=400), st.integers(0, 2**16 - 1), st.sampled_from([4, 6]),
+       st.sampled_from(["udp", "tcp"]))
+def test_fuzz_netem_relay_completes_checksums(payload: bytes, port: int, ip: int, l4: str
+                                              ) -> None:
+    """The impairment relay (pxelab.lab.netem) completes the checksum a veth leaves to the NIC:
+    scapy's own checksum is the reference; truncated or odd frames come back unchanged."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    from pxelab.lab.netem import complete_checksum
+
+    net = IP(src="192.168.10.29", dst="192.168.10.20") if ip == 4 else IPv6(src="fd00::1",
+                                                                           dst="fd00::2")
+    seg = UDP(sport=port, dport=4011) if l4 == "udp" else TCP(sport=port, dport=80)
+    # Explicit MACs: scapy would otherwise look the destination up (ARP) on this host.
+    good = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / net / seg / payload)
+    pkt = Ether(good)
+    pkt[l4.upper()].chksum = port  # what a checksum-offloading veth leaves there
+    broken = bytes(pkt)
+    assert complete_checksum(broken) == good
+    assert complete_checksum(broken[:20]) == broken[:20]
