@@ -185,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         events = MetricsEventLog(metrics, args.events) if metrics else EventLog(args.events)
         with events:
             server = TftpServer(settings, events)
+            if metrics is not None:
+                metrics.watch_tftp(server)
             http = None
             try:
                 if drop is not None:

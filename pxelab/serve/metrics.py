@@ -7,7 +7,8 @@ writing it (to the --events file, if any), so the servers need no metrics code o
     metrics = Metrics()
     events = MetricsEventLog(metrics, path_or_None)
     server = PxeServer(cfg, events=events, ...)
-    metrics.watch_proxy(server.proxy)          # malformed packets: the proxy's own count
+    metrics.watch_proxy(server.proxy)          # malformed packets: the servers' own counts
+    metrics.watch_tftp(server.tftp)
     http = metrics.serve("127.0.0.1:9467")     # bind (before dropping privileges if < 1024)
 
 Metrics (a private CollectorRegistry: nothing of the Python process or other libraries):
@@ -16,6 +17,7 @@ Metrics (a private CollectorRegistry: nothing of the Python process or other lib
   pxelab_proxydhcp_ignored_total{reason}       requests not answered, by reason (addresses
                                                and file:line taken out to bound the labels)
   pxelab_proxydhcp_malformed_total             packets that did not decode
+  pxelab_tftp_malformed_total                  requests to the TFTP port that did not decode
   pxelab_tftp_transfers_started_total          read/write requests taken on
   pxelab_tftp_transfers_completed_total        files sent or received whole
   pxelab_tftp_transfers_failed_total{outcome}  not_found, denied, busy, failed, aborted
@@ -87,7 +89,11 @@ class Metrics:
         self._reasons: set[str] = set()
         self._lock = threading.Lock()
         self._malformed: list[Callable[[], int]] = []
-        r.register(_Malformed(self._malformed))
+        self._tftp_malformed: list[Callable[[], int]] = []
+        r.register(_Malformed("pxelab_proxydhcp_malformed", "DHCP packets that did not decode",
+                              self._malformed))
+        r.register(_Malformed("pxelab_tftp_malformed", "TFTP requests that did not decode",
+                              self._tftp_malformed))
 
     # ------------------------------------------------------------ counting
 
@@ -131,6 +137,11 @@ class Metrics:
         if proxy is not None and hasattr(proxy, "stats"):
             self._malformed.append(lambda: int(proxy.stats.get("malformed", 0)))
 
+    def watch_tftp(self, tftp: Any) -> None:
+        """The same for requests to the TFTP port that do not decode."""
+        if tftp is not None and hasattr(tftp, "stats"):
+            self._tftp_malformed.append(lambda: int(tftp.stats.get("malformed", 0)))
+
     # ------------------------------------------------------------ exposing
 
     def serve(self, address: str) -> Any:
@@ -147,12 +158,14 @@ class Metrics:
 
 
 class _Malformed:
-    def __init__(self, sources: list[Callable[[], int]]) -> None:
+    """A counter the servers keep themselves (they log malformed packets without events)."""
+
+    def __init__(self, name: str, text: str, sources: list[Callable[[], int]]) -> None:
+        self.name, self.text = name, text
         self.sources = sources
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        m = CounterMetricFamily("pxelab_proxydhcp_malformed",
-                                "DHCP packets that did not decode")
+        m = CounterMetricFamily(self.name, self.text)
         m.add_metric([], float(sum(src() for src in self.sources)))
         yield m
 

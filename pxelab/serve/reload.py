@@ -264,6 +264,7 @@ def run_daemon(source: ConfigSource, *, cfg: ServerConfig | None = None,
             server = PxeServer(cfg, events=events, **server_kwargs)
             if metrics is not None:
                 metrics.watch_proxy(server.proxy)
+                metrics.watch_tftp(server.tftp)
             reloader = Reloader(server, source, user=drop.user if drop else None,
                                 metrics=metrics)
             try:

@@ -623,7 +623,8 @@ class TftpServer:
         if mtu:
             self.max_blksize = min(self.max_blksize, mtu - 32)
         self.stats = {"sent": 0, "not_found": 0, "denied": 0, "aborted": 0, "failed": 0,
-                      "received": 0, "busy": 0}
+                      "received": 0, "busy": 0, "malformed": 0}
+        self._malformed_logged = -1e9
 
     @property
     def port(self) -> int:
@@ -722,7 +723,13 @@ class TftpServer:
         try:
             req = w.decode(pkt)
         except WireError as exc:
-            log.warning("bad TFTP packet from %s: %s", addr[0], exc)
+            self.stats["malformed"] += 1
+            # a flood of junk is one line per 10 s, with the running count
+            now = time.monotonic()
+            if now - self._malformed_logged >= 10.0:
+                self._malformed_logged = now
+                log.warning("bad TFTP packet from %s: %s (%d so far)", addr[0], exc,
+                            self.stats["malformed"])
             self._reply_error(addr, w.ERR_ILLEGAL_OP, "malformed request")
             return
         if not isinstance(req, w.Request):

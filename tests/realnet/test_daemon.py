@@ -379,8 +379,15 @@ def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
             r = cl.run([atftp, "-g", "-r", "menu.c32", "-l", str(got), "192.168.10.20"],
                        timeout=30)
             assert r.returncode == 0, r.stderr
+            # junk to port 69: answered with an error, counted, logged once
+            junk = cl.run([sys.executable, "-c", "import socket; s = socket.socket(2, 2); "
+                           "s.settimeout(5); [s.sendto(b'\\x00\\x09junk', "
+                           "('192.168.10.20', 69)) for _ in range(3)]; "
+                           "print(sum(len(s.recv(100)) > 0 for _ in range(3)))"], timeout=30)
+            assert junk.stdout.strip() == "3", junk.stderr
             text = srv.run(["curl", "-sf", f"http://{METRICS}/metrics"], timeout=30).stdout
             assert srv.stop(proc) == 0
+            assert log.read_text().count("bad TFTP packet") == 1  # rate-limited
             # a tree the user cannot enter is named at start, not at the first request
             hidden = work / "private"
             hidden.mkdir(mode=0o700)
@@ -396,6 +403,7 @@ def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
         values = {s.name: s.value for f in text_string_to_metric_families(text)
                   for s in f.samples if not s.labels}
         assert values["pxelab_tftp_transfers_completed_total"] == 1
+        assert values["pxelab_tftp_malformed_total"] == 3
         assert values["pxelab_tftp_bytes_sent_total"] == len(got.read_bytes())
     finally:
         shutil.rmtree(work, ignore_errors=True)
