@@ -108,6 +108,10 @@ def _run_proxy(args: argparse.Namespace) -> int:
 
 def _overrides(args: argparse.Namespace, cfg) -> None:
     """What the command line sets over the configuration file (at start and every reload)."""
+    if args.tftp_root:  # a reload must not move the tree back to the file's tftp-root
+        from pathlib import Path
+
+        cfg.tftp.root = Path(args.tftp_root)
     if args.log_dhcp:
         cfg.log_dhcp = True
     if args.tftp_single_port:
