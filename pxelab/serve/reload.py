@@ -210,6 +210,15 @@ def warn_unreadable(tftp_root: str | Path | None, files: list[Path]) -> None:
                         "refused until it is (chmod a+r %s)", path, os.getuid(), path)
 
 
+def _current_user() -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
+
+
 def _hup(reloader: Reloader | None) -> None:
     if reloader is None:
         log.warning("SIGHUP: nothing to reload")
@@ -265,7 +274,8 @@ def run_daemon(source: ConfigSource, *, cfg: ServerConfig | None = None,
             if metrics is not None:
                 metrics.watch_proxy(server.proxy)
                 metrics.watch_tftp(server.tftp)
-            reloader = Reloader(server, source, user=drop.user if drop else None,
+            # a reload is checked with the permissions of the user the server runs as
+            reloader = Reloader(server, source, user=drop.user if drop else _current_user(),
                                 metrics=metrics)
             try:
                 return await serve_forever(server, drop=drop, reloader=reloader,
