@@ -10,7 +10,10 @@ import pytest
 
 from pxelab.client import packet, profile
 
-CAPTURE = Path("/work/shared/captures/ipxe-bios-rtl8139-via-dnsmasq-proxy.pcap")
+# The shared capture, committed beside the proxy tests.
+CAPTURE = (
+    Path(__file__).resolve().parents[1] / "proxy/data/ipxe-bios-rtl8139-via-dnsmasq-proxy.pcap"
+)
 
 
 def test_every_shipped_profile_loads_and_says_what_it_is() -> None:

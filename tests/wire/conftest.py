@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
+# The same capture, committed, for a clone that has no shared/ beside it.
+COMMITTED = Path(__file__).resolve().parents[1] / "proxy" / "data"
 DHCP_PORTS = {67, 68, 4011}
 
 
 def _capture_dir() -> Path:
-    for candidate in (CAPTURES, Path("/work/shared/captures")):
+    for candidate in (CAPTURES, Path("/work/shared/captures"), COMMITTED):
         if candidate.is_dir():
             return candidate
     pytest.fail(f"no captures folder at {CAPTURES}")
