@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,3 +46,33 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run `pxelab doctor --install` as root")
     return path
+
+
+def _lab_leftovers() -> set[str]:
+    """pxelab- namespaces and QEMU processes alive now."""
+    out = set()
+    if shutil.which("ip"):
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+        out |= {f"netns {line.split()[0]}" for line in ns.stdout.splitlines()
+                if line.startswith("pxelab")}
+    ps = subprocess.run(["pgrep", "-a", "qemu-system"], capture_output=True, text=True, check=False)
+    out |= {f"process {line}" for line in ps.stdout.splitlines() if line.strip()}
+    return out
+
+
+_BEFORE: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IS_ROOT:
+        _BEFORE.update(_lab_leftovers())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A lab never leaves a namespace or a VM behind, whether its test passed or failed."""
+    if not IS_ROOT or hasattr(session.config, "workerinput"):
+        return
+    left = sorted(_lab_leftovers() - _BEFORE)
+    if left:
+        print("\nleft behind by this test run (a teardown bug):\n  " + "\n  ".join(left))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
