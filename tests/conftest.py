@@ -55,8 +55,13 @@ def _lab_leftovers() -> set[str]:
         ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
         out |= {f"netns {line.split()[0]}" for line in ns.stdout.splitlines()
                 if line.startswith("pxelab")}
-    ps = subprocess.run(["pgrep", "-a", "qemu-system"], capture_output=True, text=True, check=False)
-    out |= {f"process {line}" for line in ps.stdout.splitlines() if line.strip()}
+    ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True,
+                        check=False)
+    for line in ps.stdout.splitlines():
+        pid, stat, args = [*line.split(None, 2), "", ""][:3]
+        # A zombie has exited; only pid 1 can still reap it, so it holds nothing.
+        if "qemu-system" in args.split(" ", 1)[0] and not stat.startswith("Z"):
+            out.add(f"process {pid} {args}")
     return out
 
 
