@@ -51,9 +51,13 @@ MAX_REASONS = 64  # distinct ignore reasons kept as labels; later ones count as 
 
 
 def arch_label(arch: Any) -> str:
-    """Option 93 as a label: the PXE/RFC 4578 name, else the number, else "unknown"."""
+    """Option 93 as a label: the PXE/RFC 4578 name, else the number (IANA's list stays below
+    64; anything above is "other", so a client cannot create labels at will), else
+    "unknown"."""
     if isinstance(arch, int):
-        return CSA_NAMES[arch] if 0 <= arch < len(CSA_NAMES) else str(arch)
+        if 0 <= arch < len(CSA_NAMES):
+            return CSA_NAMES[arch]
+        return str(arch) if 0 <= arch < 64 else "other"
     return "unknown"
 
 
@@ -87,6 +91,7 @@ class Metrics:
         self.reloads = Counter("pxelab_config_reloads", "configuration reloads (SIGHUP)",
                                ["result"], registry=r)
         self._reasons: set[str] = set()
+        self._children: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
         self._malformed: list[Callable[[], int]] = []
         self._tftp_malformed: list[Callable[[], int]] = []
@@ -100,10 +105,17 @@ class Metrics:
     def event(self, service: str, event: str, fields: dict[str, Any]) -> None:
         """Count one event (called from the servers' threads; the client library locks)."""
         if service == "proxydhcp":
-            if event == "offer":
-                self.offers.labels(arch_label(fields.get("arch"))).inc()
-            elif event == "ack":
-                self.acks.labels(arch_label(fields.get("arch"))).inc()
+            if event == "offer" or event == "ack":
+                # the labelled child, looked up once per (kind, arch): this runs per packet
+                arch = fields.get("arch")
+                if arch is not None and not (isinstance(arch, int) and 0 <= arch < 64):
+                    arch = -1  # "other": the cache stays as small as the label set
+                key = (event, arch)
+                child = self._children.get(key)
+                if child is None:
+                    family = self.offers if event == "offer" else self.acks
+                    child = self._children[key] = family.labels(arch_label(key[1]))
+                child.inc()
             elif event == "ignored":
                 self.ignored.labels(self._reason(fields.get("reason"))).inc()
         elif service == "tftp":

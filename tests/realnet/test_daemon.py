@@ -342,7 +342,8 @@ def test_metric_labels_stay_bounded() -> None:
         "no proxy range for a request via ADDR"
     assert reason_label("dhcp-ignore (/etc/x.conf:12)") == "dhcp-ignore"
     assert arch_label(0) == "x86PC" and arch_label(7) == "x86-64_EFI"
-    assert arch_label(300) == "300" and arch_label(None) == "unknown"
+    assert arch_label(16) == "16" and arch_label(300) == "other"
+    assert arch_label(None) == "unknown"
     assert parse_address("127.0.0.1:9467") == ("127.0.0.1", 9467)
     assert parse_address(":9100") == ("0.0.0.0", 9100)
     with pytest.raises(ValueError, match="not a number"):
