@@ -284,3 +284,99 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------------- restart drills
+
+
+def _wait_event(path: Path, pred: Any, timeout: float = 60.0) -> bool:
+    from pxelab.serve.events import read_events
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(pred(ev) for ev in read_events(path)):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _wait_log(path: Path, text: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors="replace"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+_DOWNLOAD = """
+import hashlib, sys, time
+from pxelab.lab.corpus import tftp_get
+for attempt in range(1, 6):
+    try:
+        data = tftp_get(sys.argv[1], sys.argv[2], sys.argv[3], timeout=1.0, retries=3)
+        print(attempt, hashlib.sha256(data).hexdigest())
+        break
+    except Exception as exc:  # the ROM's "TFTP open" retry: ask for the file again
+        print("retry", repr(exc), file=sys.stderr)
+        time.sleep(0.5)
+"""
+
+
+def tftp_restart_drill(seg: PxeSegment) -> dict[str, Any]:
+    """Kill the server mid-transfer of ldlinux.c32 and start it again: does a client that
+    retries get the file byte-for-byte? (The cable gets 15 ms of delay to stretch the transfer.)
+    """
+    import hashlib
+
+    seg.lab.impair("cl", delay_ms=15.0)
+    want = hashlib.sha256((seg.tree / "ldlinux.c32").read_bytes()).hexdigest()
+    before = seg.proxy_log.read_text(errors="replace").count("ldlinux.c32")
+    proc = seg.cl.popen([sys.executable, "-c", _DOWNLOAD, PROXY_IP, CLIENT_IP, "ldlinux.c32"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if seg.proxy_impl == "pxelab":
+        _wait_event(seg.work / "proxy.events",
+                    lambda e: e.get("service") == "tftp" and e.get("event") == "request")
+    else:  # dnsmasq logs the transfer only at its end: give the client time to start it
+        time.sleep(1.5)
+    time.sleep(0.5)
+    seg.restart_proxy(kill=True)
+    out, _ = proc.communicate(timeout=120)
+    seg.lab.impair("cl")
+    parts = out.split()
+    ok = len(parts) == 2 and parts[1] == want
+    return {"ok": ok, "attempts": int(parts[0]) if ok else None, "log_mentions": before}
+
+
+def proxy_restart_drill(seg: PxeSegment, mac: str = "52:54:00:fa:00:03") -> dict[str, Any]:
+    """Stop the proxy once it has made its offer, hold 4011 (unanswered) until the client's
+    first boot-server request, then start the proxy again: does the client's retry get in?"""
+    probe = seg.cl.popen([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
+                          "--json", "--mac", mac, "--timeout", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if seg.proxy_impl == "pxelab":
+        _wait_event(seg.work / "proxy.events", lambda e: e.get("service") == "proxydhcp"
+                    and e.get("event") == "offer" and e.get("client") == mac)
+    else:
+        _wait_log(seg.proxy_log, f"{mac} proxy")
+    seg.stop_proxy(kill=True)
+    stand_in = seg.pxe.popen([sys.executable, "-c", (
+        "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+        "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+        "s.bind(('',4011));print('up',flush=True);s.settimeout(30);s.recvfrom(2048);"
+        "print('got',flush=True)")], stdout=subprocess.PIPE, text=True)
+    assert stand_in.stdout is not None
+    stand_in.stdout.readline()
+    got = stand_in.stdout.readline().strip() == "got"
+    seg.lab.stop(stand_in)
+    t0 = time.monotonic()
+    seg.start_proxy()
+    restart_s = time.monotonic() - t0
+    out, _ = probe.communicate(timeout=120)
+    try:
+        data = json.loads(out)
+    except json.JSONDecodeError:
+        data = {"ok": False, "failure": {"link": "probe", "message": out[-300:]}}
+    return {"ok": bool(got and data.get("ok") and data.get("reached") == "menu"),
+            "request_held": got, "restart_s": round(restart_s, 2),
+            "failure": data.get("failure")}

@@ -1,0 +1,238 @@
+"""Reliability figures: pxelab against dnsmasq, one table (issue 9).
+
+    sudo python benchmarks/reliability.py [--clients 200] [--fuzz 20000] [--json FILE]
+
+- decoder inputs: mutated capture packets (DHCP and TFTP), random option values for every
+  code, hostile DHCP layouts; "survived" = decoded, or refused with a WireError subclass;
+- malformed packets on the wire (pxelab.lab.corpus): packets sent to 67, 4011, 69 and a live
+  transfer port, and how many of the batches were followed by a correct proxy offer, 4011 ACK
+  and byte-for-byte TFTP download;
+- faults (Lab.impair on the client's cable): 5, 10 and 20 % loss, 100 ms delay with 30 ms
+  jitter, 10 % duplication, 25 % reordering (with 10 ms delay): did `pxelab probe` reach the
+  PXELINUX menu, after how many walks (a reboot when the ROM gave up) and how many seconds;
+  the server killed mid-transfer and the proxy restarted between DISCOVER and 4011;
+- a boot storm: N scripted clients at once in one lab (pxelab.lab.storm), how many reached the
+  menu and the time to the last menu.
+
+Every lab is its own set of namespaces; the fault labs run side by side (their walks mostly
+wait for timeouts), the storms one after the other. Needs root; without it, says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SERVERS = ("pxelab", "dnsmasq")
+FAULTS = {
+    "5 % loss": {"loss": 5.0},
+    "10 % loss": {"loss": 10.0},
+    "20 % loss": {"loss": 20.0},
+    "100 ms delay, 30 ms jitter": {"delay_ms": 100.0, "jitter_ms": 30.0},
+    "10 % duplication": {"duplicate": 10.0},
+    "25 % reordering (10 ms delay)": {"delay_ms": 10.0, "reorder": 25.0},
+}
+
+
+# ----------------------------------------------------------------------------- decoders
+
+
+def fuzz_decoders(n: int, seed: int = 1) -> tuple[int, int, list[str]]:
+    from pxelab.wire import dhcp, options
+    from pxelab.wire import tftp as w
+    from pxelab.wire.errors import WireError
+    from tests.hardening.test_fuzz_wire import (
+        capture_option_values,
+        decode_pxe_value,
+        dhcp_payloads,
+        hostile,
+        mutate,
+        tftp_payloads,
+    )
+
+    rng = random.Random(seed)
+    pxe_values = [cv for cv in capture_option_values() if cv[0] in (43, 60, 77, 93, 94, 97, 175)]
+    tried = survived = 0
+    bugs: list[str] = []
+    for i in range(n):
+        kind = i % 5
+        try:
+            if kind == 0:
+                dhcp.decode(mutate(rng, rng.choice(dhcp_payloads())))
+            elif kind == 1:
+                dhcp.decode(hostile(rng))
+            elif kind == 2:
+                w.decode(mutate(rng, rng.choice(tftp_payloads())))
+            elif kind == 3:
+                options.decode_value(rng.randrange(1, 255), rng.randbytes(rng.randrange(40)))
+            else:
+                code, raw = rng.choice(pxe_values)
+                decode_pxe_value(code, mutate(rng, raw))
+            survived += 1
+        except WireError as exc:
+            if type(exc) is WireError:  # the safety net caught a decoder bug
+                bugs.append(repr(exc)[:200])
+            else:
+                survived += 1
+        except Exception as exc:  # anything else escaping is a finding
+            bugs.append(repr(exc)[:200])
+        tried += 1
+    return tried, survived, bugs
+
+
+# ----------------------------------------------------------------------------- labs
+
+
+def corpus_run(server: str) -> dict[str, Any]:
+    from pxelab.lab.storm import CLIENT_IP, PROXY_IP, PxeSegment
+
+    with PxeSegment(proxy=server) as seg:
+        proc = seg.cl.run([sys.executable, "-m", "pxelab.lab.corpus", "--server", PROXY_IP,
+                           "--local", CLIENT_IP, "--file", "pxelinux.0",
+                           "--expect", str(seg.tree / "pxelinux.0")], timeout=600)
+        try:
+            out = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            return {"error": proc.stderr[-500:]}
+        out["alive"] = seg.proxy_alive()
+    return out
+
+
+def fault_run(server: str, impairment: dict[str, float], mac: str) -> dict[str, Any]:
+    from pxelab.lab.storm import PxeSegment
+
+    with PxeSegment(proxy=server) as seg:
+        seg.lab.impair("cl", **impairment)
+        for attempt in range(1, 5):
+            t0 = time.monotonic()
+            data = seg.walk_json("--mac", mac, "--timeout", "60", timeout=300)
+            if data.get("ok") and data.get("reached") == "menu":
+                return {"ok": True, "attempts": attempt, "menu_s": data.get("menu_at"),
+                        "walk_s": round(time.monotonic() - t0, 1)}
+        return {"ok": False, "attempts": 4, "failure": data.get("failure")}
+
+
+def drill_run(server: str, which: str) -> dict[str, Any]:
+    from pxelab.lab.storm import PxeSegment, proxy_restart_drill, tftp_restart_drill
+
+    with PxeSegment(proxy=server) as seg:
+        return (tftp_restart_drill if which == "tftp" else proxy_restart_drill)(seg)
+
+
+def storm_run(server: str, clients: int) -> dict[str, Any]:
+    from pxelab.lab.storm import PxeSegment
+
+    with PxeSegment(proxy=server) as seg:
+        out = seg.storm(clients, timeout=120)
+        out["alive"] = seg.proxy_alive()
+    return out
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def cell_fault(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return "error: " + r["error"][:40]
+    if not r.get("ok"):
+        f = r.get("failure") or {}
+        return f"FAILED ({f.get('link', '?')})"
+    extra = f", {r['attempts']} walks" if r["attempts"] > 1 else ""
+    return f"menu in {r['menu_s']:.1f} s{extra}"
+
+
+def safe(fn: Any, *args: Any) -> dict[str, Any]:
+    try:
+        return fn(*args)
+    except Exception as exc:  # one broken lab is a cell of the table, not the end of the run
+        return {"error": repr(exc)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, default=200, help="clients in the storm (200)")
+    p.add_argument("--fuzz", type=int, default=20000, help="decoder inputs (20000)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures here")
+    a, _ = p.parse_known_args()
+    started = time.monotonic()
+
+    tried, survived, bugs = fuzz_decoders(a.fuzz)
+    rows: list[tuple[str, str, str]] = [
+        ("decoder inputs: tried / survived", f"{tried} / {survived}", "(same decoders: n/a)")]
+    figures: dict[str, Any] = {"fuzz": {"tried": tried, "survived": survived, "bugs": bugs}}
+
+    if os.geteuid() != 0:
+        print("reliability: the lab parts need root (network namespaces); decoder figures only")
+        print_table(rows)
+        return 0
+
+    with ThreadPoolExecutor(max_workers=len(SERVERS) * (len(FAULTS) + 3)) as pool:
+        corpus = {s: pool.submit(safe, corpus_run, s) for s in SERVERS}
+        faults = {(s, name): pool.submit(safe, fault_run, s, imp, f"52:54:00:fb:{i:02x}:{j:02x}")
+                  for i, s in enumerate(SERVERS) for j, (name, imp) in enumerate(FAULTS.items())}
+        drills = {(s, d): pool.submit(safe, drill_run, s, d)
+                  for s in SERVERS for d in ("tftp", "proxy")}
+        corpus_r = {s: f.result() for s, f in corpus.items()}
+        fault_r = {k: f.result() for k, f in faults.items()}
+        drill_r = {k: f.result() for k, f in drills.items()}
+    storm_r = {s: safe(storm_run, s, a.clients) for s in SERVERS}
+
+    def corpus_cell(r: dict[str, Any]) -> str:
+        if "batches" not in r:
+            return "error: " + str(r.get("error", ""))[:40]
+        ok = sum(b["dhcp_ok"] and b["pxe_ok"] and b["tftp_ok"] for b in r["batches"])
+        return f"{r['sent']} sent, {ok}/{len(r['batches'])} batches served after"
+
+    rows.append(("malformed packets on the wire", *(corpus_cell(corpus_r[s]) for s in SERVERS)))
+    for name in FAULTS:
+        rows.append((name, *(cell_fault(fault_r[(s, name)]) for s in SERVERS)))
+    for d, label in (("tftp", "server killed mid-transfer, restarted"),
+                     ("proxy", "proxy restarted between DISCOVER and 4011")):
+        rows.append((label, *("recovered" if drill_r[(s, d)].get("ok") else
+                              f"FAILED {drill_r[(s, d)]}"[:60] for s in SERVERS)))
+    faults_ok = {s: sum(fault_r[(s, n)].get("ok", False) for n in FAULTS)
+                 + sum(drill_r[(s, d)].get("ok", False) for d in ("tftp", "proxy"))
+                 for s in SERVERS}
+    rows.append(("faults survived", *(f"{faults_ok[s]} / {len(FAULTS) + 2}" for s in SERVERS)))
+
+    def storm_cell(r: dict[str, Any]) -> str:
+        if "served" not in r:
+            return "error: " + str(r.get("error", ""))[:40]
+        return f"{r['served']}/{r['clients']} menus, last at {r['last_menu_s']} s"
+
+    rows.append((f"boot storm of {a.clients}", *(storm_cell(storm_r[s]) for s in SERVERS)))
+    sp, sd = storm_r["pxelab"].get("last_menu_s"), storm_r["dnsmasq"].get("last_menu_s")
+    if sp and sd:
+        rows.append(("storm time, pxelab / dnsmasq", f"{sp / sd:.2f}", ""))
+    print_table(rows)
+    print(f"(run took {time.monotonic() - started:.0f} s)")
+    figures.update(corpus=corpus_r, faults={f"{s}: {n}": r for (s, n), r in fault_r.items()},
+                   drills={f"{s}: {d}": r for (s, d), r in drill_r.items()}, storm=storm_r)
+    if a.json:
+        Path(a.json).write_text(json.dumps(figures, indent=1, default=str))
+    return 0
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    head = ("", "pxelab", "dnsmasq")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(3)]
+    line = "+".join("-" * (w + 2) for w in widths)
+    print(line)
+    for r in [head, *rows]:
+        print("|".join(f" {c!s:<{w}} " for c, w in zip(r, widths, strict=False)))
+        if r is head:
+            print(line)
+    print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
