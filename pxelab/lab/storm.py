@@ -331,7 +331,6 @@ def tftp_restart_drill(seg: PxeSegment) -> dict[str, Any]:
 
     seg.lab.impair("cl", delay_ms=15.0)
     want = hashlib.sha256((seg.tree / "ldlinux.c32").read_bytes()).hexdigest()
-    before = seg.proxy_log.read_text(errors="replace").count("ldlinux.c32")
     proc = seg.cl.popen([sys.executable, "-c", _DOWNLOAD, PROXY_IP, CLIENT_IP, "ldlinux.c32"],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if seg.proxy_impl == "pxelab":
@@ -345,7 +344,7 @@ def tftp_restart_drill(seg: PxeSegment) -> dict[str, Any]:
     seg.lab.impair("cl")
     parts = out.split()
     ok = len(parts) == 2 and parts[1] == want
-    return {"ok": ok, "attempts": int(parts[0]) if ok else None, "log_mentions": before}
+    return {"ok": ok, "attempts": int(parts[0]) if ok else None}
 
 
 def proxy_restart_drill(seg: PxeSegment, mac: str = "52:54:00:fa:00:03") -> dict[str, Any]:
@@ -377,6 +376,8 @@ def proxy_restart_drill(seg: PxeSegment, mac: str = "52:54:00:fa:00:03") -> dict
         data = json.loads(out)
     except json.JSONDecodeError:
         data = {"ok": False, "failure": {"link": "probe", "message": out[-300:]}}
+    sends = [e for e in data.get("timeline", []) if "boot-server discovery" in str(e.get("event"))
+             and "to 192.168.10.20:4011" in str(e.get("event"))]
     return {"ok": bool(got and data.get("ok") and data.get("reached") == "menu"),
-            "request_held": got, "restart_s": round(restart_s, 2),
+            "request_held": got, "restart_s": round(restart_s, 2), "requests_4011": len(sends),
             "failure": data.get("failure")}
