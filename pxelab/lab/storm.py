@@ -325,11 +325,11 @@ for attempt in range(1, 6):
 
 def tftp_restart_drill(seg: PxeSegment) -> dict[str, Any]:
     """Kill the server mid-transfer of ldlinux.c32 and start it again: does a client that
-    retries get the file byte-for-byte? (The cable gets 15 ms of delay to stretch the transfer.)
+    retries get the file byte-for-byte? (The cable gets 25 ms of delay to stretch the transfer.)
     """
     import hashlib
 
-    seg.lab.impair("cl", delay_ms=15.0)
+    seg.lab.impair("cl", delay_ms=25.0)
     want = hashlib.sha256((seg.tree / "ldlinux.c32").read_bytes()).hexdigest()
     proc = seg.cl.popen([sys.executable, "-c", _DOWNLOAD, PROXY_IP, CLIENT_IP, "ldlinux.c32"],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -10,6 +10,7 @@ servers recover, not that a ROM's fixed retries beat every unlucky run of drops.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -53,8 +54,15 @@ def test_tftp_killed_and_restarted_mid_transfer() -> None:
         out = tftp_restart_drill(seg)
         assert out["ok"], out
         assert out["attempts"] >= 2, "the kill missed the transfer"
-        sent = [e for e in read_events(seg.work / "proxy.events") if e.get("event") == "transfer"]
-        assert sent and sent[-1]["outcome"] == "sent", sent
+        # The server writes the outcome once the last ACK is in (it crosses the slow cable).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sent = [e for e in read_events(seg.work / "proxy.events")
+                    if e.get("event") == "transfer" and e.get("outcome") == "sent"]
+            if sent:
+                break
+            time.sleep(0.1)
+        assert sent, read_events(seg.work / "proxy.events")[-5:]
         # And the whole chain after the restart.
         data, _ = menu_walk(seg, "52:54:00:fa:00:02")
         assert data["ok"] and data["reached"] == "menu", data["failure"]
