@@ -1,6 +1,7 @@
 """Malformed packets on the wire, against `pxelab serve` in a lab: after every batch of the
-corpus (pxelab.lab.corpus) a valid client is still served correctly, and the proxy logs the bad
-packets rate-limited (one warning per 10 s, with a count), not once per packet."""
+corpus (pxelab.lab.corpus) a valid client is still served correctly, and the proxy and the TFTP
+server log the bad packets rate-limited (one warning per 10 s, with a count), not once per
+packet."""
 
 from __future__ import annotations
 
@@ -36,3 +37,6 @@ def test_corpus_on_the_wire_every_batch_survived() -> None:
     assert 1 <= len(malformed) <= 1 + elapsed / 10, malformed
     counts = [int(m.group(1)) for ln in malformed if (m := re.search(r"\((\d+) so far\)", ln))]
     assert counts == sorted(counts)
+    # The same for malformed TFTP requests.
+    bad_tftp = [ln for ln in lines if "bad TFTP packet" in ln]
+    assert 1 <= len(bad_tftp) <= 1 + elapsed / 10, bad_tftp
