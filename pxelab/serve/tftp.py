@@ -95,6 +95,8 @@ class _Transfer:
         self.windowsize = neg.windowsize
         self.timeout = float(neg.timeout) if neg.timeout else server.settings.timeout
         self.retries = 0
+        # set by wake(): only then does an empty read mean "stop", not an empty datagram
+        self.stopping = False
         self.started = time.monotonic()
         self.sent_at = self.started
         self.bytes = 0
@@ -141,9 +143,11 @@ class _Transfer:
                 except OSError:
                     self.client_gone()
                     continue
-                if not pkt:  # shut down by stop()
-                    self.finish("aborted", reason="server stopping")
-                    break
+                if not pkt:
+                    if self.stopping:  # shut down by stop()
+                        self.finish("aborted", reason="server stopping")
+                        break
+                    continue  # an empty datagram: no TFTP packet, ignored
                 on_packet(pkt)
         except Exception:
             log.exception("transfer of %s to %s failed", self.path, self.addr[0])
@@ -165,6 +169,7 @@ class _Transfer:
 
     def wake(self) -> None:
         """Make a blocked recv in the transfer thread return (used by stop())."""
+        self.stopping = True
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
 
@@ -416,9 +421,11 @@ class _Read(_Transfer):
                     self.client_gone()
                     continue
                 if pkt != want:
-                    if not pkt:  # shut down by stop()
-                        self.finish("aborted", reason="server stopping")
-                        return
+                    if not pkt:
+                        if self.stopping:  # shut down by stop()
+                            self.finish("aborted", reason="server stopping")
+                            return
+                        continue  # an empty datagram: no TFTP packet, ignored
                     self._want, self._framed = want, framed
                     self.on_packet(pkt)
                     want, framed = self._want, self._framed

@@ -348,3 +348,27 @@ def test_garbage_never_stops_the_server(serve, engine: str, tftp_root: Path) -> 
     # and must then be served as before.
     with RawClient(srv.port) as c:
         assert c.get("f", {"blksize": "1468"}, rrq_tries=20) == data
+
+
+def test_empty_datagram_does_not_end_a_transfer(serve, engine: str, tftp_root: Path) -> None:
+    # A zero-length UDP datagram is legal on the wire; it must not look like the server's own
+    # stop signal to the transfer (found by the hardening corpus).
+    data = make_file(tftp_root, "f", 512 * 20 + 3)
+    srv = serve(engine=engine, timeout=2.0)
+    out = bytearray()
+    with RawClient(srv.port) as c:
+        c.rrq("f")
+        while True:
+            pkt, _ = c.recv()
+            assert isinstance(pkt, w.Data)
+            if pkt.block == 1:
+                assert c.peer is not None
+                c.sock.sendto(b"", c.peer)
+            if pkt.block == len(out) // 512 + 1:
+                out += pkt.payload
+            c.ack(pkt.block)
+            if len(pkt.payload) < 512:
+                break
+    assert bytes(out) == data
+    (ev,) = srv.wait_outcomes(1)
+    assert ev["outcome"] == "sent"
