@@ -99,9 +99,8 @@ def tftp_batches(rng: random.Random, name: str) -> Iterator[tuple[str, list[byte
 
 def transfer_junk(rng: random.Random) -> list[bytes]:
     """Packets a live transfer's port gets from its own client (never an ERROR: that one
-    rightly ends the transfer). An empty datagram is left out for now: pxelab's TFTP threads
-    take it for their stop signal and end the transfer (/work/notes/bugs-for-B.md)."""
-    return [b"\0", b"\0\x04", b"\0\x04\0", w.encode_ack(60000), w.encode_data(7, b"x"),
+    rightly ends the transfer), the empty datagram among them."""
+    return [b"", b"\0", b"\0\x04", b"\0\x04\0", w.encode_ack(60000), w.encode_data(7, b"x"),
             w.encode_oack({"blksize": "8"}), w.encode(w.Request(w.RRQ, "x", "octet")),
             b"\0\x09junk", *(b"\0\x04" + rng.randbytes(rng.randrange(0, 6))
                              for _ in range(10)), *(rng.randbytes(40) for _ in range(10))]
