@@ -34,6 +34,7 @@ from ipaddress import IPv4Address
 from pxelab.boot.policy import Decision, Local, ProxyPolicy, Request
 from pxelab.config.model import ServerConfig
 from pxelab.serve.events import EventLog
+from pxelab.serve.ratelimit import ClientRateLimit
 from pxelab.wire.errors import WireError
 
 log = logging.getLogger("pxelab.proxydhcp")
@@ -114,7 +115,8 @@ class ProxyDhcpServer:
         self._locals_at = 0.0
         self._local_objs: dict[tuple[IPv4Address, int, str], Local] = {}
         self.stats = {"received": 0, "offer": 0, "ack": 0, "ignored": 0, "malformed": 0,
-                      "send_failed": 0}
+                      "send_failed": 0, "rate_limited": 0}
+        self.limit = ClientRateLimit()
         self._last_warn: dict[str, float] = {}
         # per-packet lines only with log-dhcp (dnsmasq logs the short line always; at
         # thousands of requests a second that is most of the cost, so pxelab asks first)
@@ -267,6 +269,14 @@ class ProxyDhcpServer:
     def _packet(self, sock: socket.socket, port: int, data: bytes, src: tuple[str, int],
                 ifindex: int) -> None:
         self.stats["received"] += 1
+        # One client flooding must not starve the others: over its budget, a packet costs a
+        # lookup, not a decode, a decision, log lines and a reply.
+        key = data[28:44] if port != 4011 else data[28:44] + src[0].encode()
+        if not self.limit.allow(key, time.monotonic()):
+            self.stats["rate_limited"] += 1
+            self._warn("rate", f"client {data[28:34].hex(':')} over {self.limit.rate:g} "
+                       f"packets/s: {self.stats['rate_limited']} packets dropped so far")
+            return
         local = self._local(ifindex)
         if local is None:
             self._warn("noaddr", f"DHCP packet received on interface {ifindex} which has no "
