@@ -76,7 +76,8 @@ def start_proxy(kind: str, host, conf: Path, log: Path, ready: str = "proxy on s
         proc = host.popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         with open(log, "wb") as fh:
-            proc = host.popen([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf",
+            proc = host.popen([sys.executable, "-m", "pxelab", "serve", "--user", "root",
+                "--dnsmasq-conf",
                                str(conf)], stdout=fh, stderr=subprocess.STDOUT)
     _wait_log(log, ready)
     return proc

@@ -110,7 +110,8 @@ def main() -> int:
                 ["dnsmasq", "-k", "-9", f"--conf-file={conf}", "--pid-file",
                  "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             "pxelab": hosts["pxelab"].popen(
-                [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
+                [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+                    "--dnsmasq-conf", str(conf)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         }
         time.sleep(2.0)

@@ -122,7 +122,8 @@ def start_servers(servers: dict[str, tuple[subprocess.Popen[bytes], int]], env: 
     pport = PXELAB_PORT if env.netns else free_port()
     hport = HPA_PORT if env.netns else free_port()
     servers["pxelab"] = (env.popen(
-        [sys.executable, "-m", "pxelab", "serve", "--no-proxy", "--tftp-root", str(root),
+        [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+            "--no-proxy", "--tftp-root", str(root),
          "--listen", "127.0.0.1", "--tftp-port", str(pport)],
         stdout=subprocess.DEVNULL, stderr=open(tmp / "pxelab.log", "wb")), pport)  # noqa: SIM115
     hpa = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import sys
 
 
@@ -26,8 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tftp-max-transfers", metavar="N", type=_positive, default=256,
                         help="most TFTP transfers at once")
     parser.add_argument("--user", metavar="USER",
-                        help="once the ports are bound, run as USER (e.g. nobody, as dnsmasq); "
-                        "the TFTP tree and the configuration must be readable by USER")
+                        help="once the ports are bound, run as USER (default: nobody, as "
+                        "dnsmasq; root keeps root); the TFTP tree and the configuration must "
+                        "be readable by USER")
     parser.add_argument("--group", metavar="GROUP",
                         help="with --user: run as GROUP (default: USER's own group)")
     parser.add_argument("--metrics", metavar="ADDR:PORT",
@@ -99,7 +101,7 @@ def _run_proxy(args: argparse.Namespace) -> int:
     # SIGHUP reads the file again; the command line's settings are laid over it each time
     source = ConfigSource(args.config or args.dnsmasq_conf, "toml" if args.config else "dnsmasq",
                           lambda new: _overrides(args, new))
-    return run_daemon(source, cfg=cfg, user=args.user, group=args.group,
+    return run_daemon(source, cfg=cfg, user=_user(args.user), group=args.group,
                       metrics_address=args.metrics, events_path=args.events,
                       interface=args.interface, listen=args.listen, tftp_root=args.tftp_root,
                       tftp=tftp_on, log_dhcp=cfg.log_dhcp, dhcp_port=args.dhcp_port,
@@ -170,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     from pxelab.serve.reload import warn_unreadable
 
     try:
-        drop = PrivilegeDrop.for_user(args.user, args.group) if args.user else None
+        user = _user(args.user)
+        drop = PrivilegeDrop.for_user(user, args.group) if user else None
         if args.metrics:
             parse_address(args.metrics)
     except (PrivilegeError, ValueError) as exc:
@@ -217,3 +220,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def _user(user: str | None) -> str | None:
+    """The user to drop to: `nobody` unless told; None (keep root) for `--user root`, as
+    dnsmasq's `-u root`. An unknown name is passed on for PrivilegeDrop to refuse clearly."""
+    name = "nobody" if user is None else user
+    try:
+        uid = int(name) if name.isdigit() else pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return name
+    return None if uid == 0 else name

@@ -214,7 +214,8 @@ class _Services:
             return
         events = self.work / "events-proxy.jsonl"
         self.event_files.append(events)
-        argv = [*_pxelab(), "serve", "--interface", "eth0", "--tftp-root", str(self.tree),
+        argv = [*_pxelab(), "serve", "--user", "root",
+            "--interface", "eth0", "--tftp-root", str(self.tree),
                 "--events", str(events)]  # fmt: skip
         if conf is not None:
             argv += ["--dnsmasq-conf", str(conf)]

@@ -137,7 +137,8 @@ class PxeSegment:
             self.proxy_proc = _dnsmasq(self.pxe, self.conf, self.proxy_log,
                                        self.work / "proxy.leases")
             return
-        argv = [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(self.conf),
+        argv = [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+            "--dnsmasq-conf", str(self.conf),
                 "--interface", "eth0", "--events", str(self.work / "proxy.events")]
         argv += [] if tftp else ["--no-tftp"]
         argv += [] if proxy else ["--no-proxy"]

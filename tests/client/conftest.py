@@ -105,7 +105,7 @@ def _pxelab_serve(host: Any, conf: Path, log: Path, events: Path) -> None:
             sys.executable,
             "-m",
             "pxelab",
-            "serve",
+            "serve", "--user", "root",
             "--dnsmasq-conf",
             str(conf),
             "--interface",

@@ -31,7 +31,8 @@ def server(tmp_path: Path) -> Iterator[tuple[int, Path, bytes]]:
     port = _free_udp_port()
     events = tmp_path / "events"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pxelab", "serve", "--no-proxy", "--tftp-root", str(root),
+        [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+            "--no-proxy", "--tftp-root", str(root),
          "--tftp-port", str(port), "--listen", "127.0.0.1", "--tftp-max-blksize", "1024",
          "--events", str(events)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

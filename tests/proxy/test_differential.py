@@ -104,7 +104,8 @@ def _run_lab(tmp_path: Path, which: str) -> dict[str, list[dict]]:
             argv = [require_tool("dnsmasq"), "-k", "-9", f"--conf-file={conf}", "--pid-file",
                     "--log-facility=-"]
         else:
-            argv = [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)]
+            argv = [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+                "--dnsmasq-conf", str(conf)]
         proc = srv.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         _wait_listening(srv, proc)
         result = cli.run([sys.executable, "-m", "tests.proxy.udpprobe", str(case_file)],

@@ -40,7 +40,7 @@ def test_config_error_exits_2_naming_the_line(tmp_path: Path) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("port=0\npxe-service=Amiga,menu,file\n")
     r = subprocess.run(
-        [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
+        [sys.executable, "-m", "pxelab", "serve", "--user", "root", "--dnsmasq-conf", str(conf)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -48,7 +48,8 @@ def test_config_error_exits_2_naming_the_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert f"{conf}:2: " in r.stderr and "unknown client architecture" in r.stderr
     r = subprocess.run(
-        [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(tmp_path / "missing.conf")],
+        [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+            "--dnsmasq-conf", str(tmp_path / "missing.conf")],
         capture_output=True,
         text=True,
         timeout=30,
@@ -56,7 +57,8 @@ def test_config_error_exits_2_naming_the_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no such file" in r.stderr
     # the seed's file as it is: its TFTP root does not exist here; the error names the line
     text = SEED.read_text()
-    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(SEED)],
+    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--user", "root",
+        "--dnsmasq-conf", str(SEED)],
                        capture_output=True, text=True, timeout=30)
     line = text.splitlines().index("tftp-root=/home/tftpboot") + 1
     assert r.returncode == 2 and f"{SEED}:{line}: TFTP root /home/tftpboot" in r.stderr
@@ -65,7 +67,8 @@ def test_config_error_exits_2_naming_the_line(tmp_path: Path) -> None:
         "dhcp-option: value '2b'" in r.stderr
     toml = tmp_path / "bad.toml"
     toml.write_text("log_dhcp = true\n\n[[service]]\ncsa = 'Amiga'\n")
-    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--config", str(toml)],
+    r = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--user", "root",
+        "--config", str(toml)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and f"{toml}:3: unknown client architecture" in r.stderr
 
@@ -171,7 +174,7 @@ def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
                 sys.executable,
                 "-m",
                 "pxelab",
-                "serve",
+                "serve", "--user", "root",
                 "--dnsmasq-conf",
                 str(conf),
                 "--interface",
@@ -251,7 +254,8 @@ def test_reply_delay(tmp_path: Path) -> None:
         cli = lab.add_host("cli", ipv4="192.168.10.50/24")
         # this test runs the event-loop receive model (the others the threaded default)
         proc = srv.popen(
-            [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(conf)],
+            [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+                "--dnsmasq-conf", str(conf)],
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PXELAB_PROXY_THREADS": "0"},
         )

@@ -40,7 +40,8 @@ def test_serve_no_proxy_serves_and_exits_0_on_sigterm(tftp_root: Path, tmp_path:
     port = _free_udp_port()
     events = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pxelab", "serve", "--no-proxy", "--tftp-root", str(tftp_root),
+        [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+            "--no-proxy", "--tftp-root", str(tftp_root),
          "--listen", "127.0.0.1", "--tftp-port", str(port), "--events", str(events)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -69,7 +70,7 @@ def test_serve_bad_arguments_exit_2(tftp_root: Path) -> None:
     for argv in (["--no-proxy", "--tftp-port", "70000", "--tftp-root", str(tftp_root)],
                  ["--no-proxy", "--tftp-root", str(tftp_root / "missing")],
                  ["--no-proxy"]):
-        res = subprocess.run([sys.executable, "-m", "pxelab", "serve", *argv],
+        res = subprocess.run([sys.executable, "-m", "pxelab", "serve", "--user", "root", *argv],
                              capture_output=True, timeout=30, check=False)
         assert res.returncode == 2, (argv, res.stderr)
         assert res.stderr.strip(), argv

@@ -139,7 +139,8 @@ def seed_lab(tmp_path: Path) -> Iterator[Callable[..., SeedLab]]:
         else:
             with open(proxy_log, "wb") as log:
                 p = pxe.popen(
-                    [sys.executable, "-m", "pxelab", "serve", "--dnsmasq-conf", str(proxy_conf)],
+                    [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+                        "--dnsmasq-conf", str(proxy_conf)],
                     stdout=log, stderr=subprocess.STDOUT,
                 )
         _wait_for_log(rtr_log, "DHCP, IP range", r, 10)
