@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -17,11 +18,13 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pxelab.serve.events import EventLog
+from pxelab.serve.tftp_busypoll import BusyPoll
 from pxelab.serve.tftp_netascii import NETASCII_KEEP, Netascii, netascii_size
 from pxelab.serve.tftp_paths import DEFAULT_MAX_NAME, Refused, Root
 from pxelab.serve.tftp_pool import Remote, Worker
@@ -56,11 +59,15 @@ class TftpSettings:
     no_blocksize: bool = False  # dnsmasq's tftp-no-blocksize
     max_name: int = DEFAULT_MAX_NAME
     # Transfers that get a thread of their own (lowest latency); the rest share one epoll
-    # thread. None: one per CPU.
-    transfer_threads: int | None = None
+    # thread per process. One: a second thread would only contend for the interpreter lock
+    # with the first, where a worker process runs in parallel.
+    transfer_threads: int = 1
     # Worker processes for the transfers beyond those threads, so they use every CPU (started
-    # when first needed). None: one per CPU on a machine with more than one.
+    # together when first needed). None: one per CPU on a machine with more than one.
     workers: int | None = None
+    # Longest busy poll for the next ACK of a threaded lockstep transfer, in microseconds
+    # (tftp_busypoll.py); 0 turns it off.
+    busy_poll_us: int = 50
 
 
 def _interface_mtu(name: str) -> int | None:
@@ -77,6 +84,11 @@ class _Transfer:
     "thread" (its own thread blocked in recv: the lowest latency per packet) or "reactor" (the
     server's epoll thread, shared by the transfers beyond one thread per CPU).
     """
+
+    # The lockstep fast path (reads only): the ACK expected next and the DATA packet it
+    # releases, framed ahead of time. None: every packet takes the general path.
+    _want: bytes | None = None
+    _framed: bytes = b""
 
     def __init__(self, server: TftpServer, addr: tuple[str, int], sock: socket.socket,
                  own_sock: bool, file: str, path: str, neg: w.Negotiated,
@@ -155,6 +167,9 @@ class _Transfer:
 
     def on_packet(self, pkt: bytes) -> None:
         self.packet(pkt)
+
+    def step(self) -> None:
+        """The expected ACK came and `_framed` has been sent: move on one block."""
 
     def check_timeout(self) -> None:
         """Threaded mode: retransmit if nothing moved for a whole timeout."""
@@ -392,71 +407,67 @@ class _Read(_Transfer):
         self._framed = _DATA_HDR.pack(3, (base + 1) & 0xFFFF) + self.data(base + 1)
 
     def _drive(self) -> None:
-        """Thread mode: on_packet's lockstep fast path inlined, with its state in locals.
+        """Thread mode, lockstep: the expected ACK releases the DATA framed ahead (see step).
 
-        `want` (the ACK expected next) and `framed` (the DATA packet it releases) live in
-        locals while packets keep coming as expected; anything else syncs them back to the
-        object and takes the general path.
+        Packets come through the server's receiver, which busy-polls first while the client
+        answers fast enough for that to pay (tftp_busypoll.py).
         """
         if self.windowsize != 1 or self.netascii:
             super()._drive()
             return
-        # read/write on the connected socket's descriptor: same semantics as recv/send
-        # (EAGAIN at SO_RCVTIMEO, ECONNREFUSED, b"" after shutdown), a little less per call.
+        # write on the connected socket's descriptor: send's semantics (ECONNREFUSED when the
+        # client has gone), a little less work per call.
         sfd = self.sock.fileno()
-        read, write = os.read, os.write
-        pack, monotonic = _DATA_HDR.pack, time.monotonic
-        bs, last = self.blksize, self.last
-        want, framed = self._want, self._framed
+        write, monotonic = os.write, time.monotonic
+        receive = self.server.receiver(self.sock)
         try:
             while not self.done:
                 try:
-                    pkt = read(sfd, 65536)
+                    pkt = receive()
                 except (BlockingIOError, TimeoutError, InterruptedError):
-                    self._want, self._framed = want, framed
                     self.check_timeout()
-                    want, framed = self._want, self._framed
                     continue
                 except OSError:
                     self.client_gone()
                     continue
-                if pkt != want:
+                if pkt != self._want:
                     if not pkt:
                         if self.stopping:  # shut down by stop()
                             self.finish("aborted", reason="server stopping")
                             return
                         continue  # an empty datagram: no TFTP packet, ignored
-                    self._want, self._framed = want, framed
                     self.on_packet(pkt)
-                    want, framed = self._want, self._framed
                     continue
                 try:
-                    write(sfd, framed)
+                    write(sfd, self._framed)
                 except (BlockingIOError, InterruptedError):
                     pass  # the timer resends it
                 except OSError:
                     self.client_gone()
                     continue
                 self.sent_at = monotonic()
-                nxt = self.base + 1
-                self.base = self.sent_upto = nxt
-                if self.retries:
-                    self.retries = 0
-                self.progressed = True
-                if nxt >= last:
-                    self._want = want = None
-                    continue
-                want = pack(_ACK_OP, nxt & 0xFFFF)
-                off = nxt * bs
-                rel = off - self._c_off
-                chunk = self._c
-                if not 0 <= rel < len(chunk):
-                    chunk = self._read_chunk(off)
-                    rel = 0
-                framed = pack(3, (nxt + 1) & 0xFFFF) + chunk[rel:rel + bs]
+                self.step()
         except Exception:
             log.exception("transfer of %s to %s failed", self.path, self.addr[0])
             self.finish("failed", reason="internal error")
+
+    def step(self) -> None:
+        nxt = self.base + 1
+        self.base = self.sent_upto = nxt
+        self.retries = 0
+        self.progressed = True
+        if nxt >= self.last:
+            self._want = None
+            return
+        bs = self.blksize
+        self._want = _DATA_HDR.pack(_ACK_OP, nxt & 0xFFFF)
+        off = nxt * bs
+        rel = off - self._c_off
+        chunk = self._c
+        if not 0 <= rel < len(chunk):
+            chunk = self._read_chunk(off)
+            rel = 0
+        self._framed = _DATA_HDR.pack(3, (nxt + 1) & 0xFFFF) + chunk[rel:rel + bs]
 
     def on_packet(self, pkt: bytes) -> None:
         if pkt == self._want:
@@ -614,9 +625,9 @@ class TftpServer:
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._loop_thread: threading.Thread | None = None
         self._reactor: Reactor = None  # type: ignore[assignment]
-        threads = settings.transfer_threads
         cpus = os.cpu_count() or 1
-        self.max_threads = cpus if threads is None else threads
+        self.cpus = cpus
+        self.max_threads = settings.transfer_threads
         self.max_workers = (cpus if cpus > 1 else 0) if settings.workers is None \
             else settings.workers
         self._workers: list[Worker] = []
@@ -632,6 +643,15 @@ class TftpServer:
         self.stats = {"sent": 0, "not_found": 0, "denied": 0, "aborted": 0, "failed": 0,
                       "received": 0, "busy": 0, "malformed": 0}
         self._malformed_logged = -1e9
+
+    def receiver(self, sock: socket.socket) -> Callable[[], bytes]:
+        """What a threaded lockstep transfer calls for its next packet."""
+        if self.settings.busy_poll_us <= 0 or self.cpus < 2:
+            fd = sock.fileno()
+            return functools.partial(os.read, fd, 65536)
+        # Polling takes a CPU and the client needs one too: only while half of them are spare.
+        return BusyPoll(sock, self.settings.busy_poll_us * 1e-6,
+                        lambda: len(self.active) * 2 <= self.cpus).receive
 
     @property
     def port(self) -> int:
@@ -878,12 +898,13 @@ class TftpServer:
 
     def _pick_worker(self) -> Worker | None:
         live = [wk for wk in self._workers if wk.alive]
-        idle = min(live, key=lambda wk: len(wk.jobs), default=None)
-        if (idle is None or idle.jobs) and len(live) < self.max_workers and not self._spawning:
-            # Start one in the background; until it is up, transfers stay in this process.
+        if len(live) < self.max_workers and not self._spawning:
+            # Start them all in the background: a burst of requests (16 clients at once) is
+            # spread over every CPU, not piled on the first worker while the next one starts.
+            # Until one is up, transfers stay in this process.
             self._spawning = True
-            self._loop.create_task(self._spawn_worker())
-        return idle
+            self._loop.create_task(self.start_workers())
+        return min(live, key=lambda wk: len(wk.jobs), default=None)
 
     async def start_workers(self) -> None:
         """Start every worker process now rather than when many transfers first need them."""

@@ -33,7 +33,9 @@ class WorkerHost:
         self._loop_thread = None
         self._reactor = Reactor()
         self.active: set[_Transfer] = set()
-        self.max_threads = os.cpu_count() or 1
+        # Every transfer here shares the one epoll thread: threads of their own would contend
+        # for the interpreter lock, and the server has the threaded (lowest-latency) ones.
+        self.max_threads = 0
 
     def _done(self, t: _Transfer, outcome: str, extra: dict[str, Any]) -> None:
         self.active.discard(t)

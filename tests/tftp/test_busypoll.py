@@ -1,0 +1,92 @@
+"""The adaptive busy poll: it polls while answers come fast, and stops when they do not."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pxelab.serve.tftp_busypoll import START, BusyPoll
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    a.bind(("127.0.0.1", 0))
+    b.bind(("127.0.0.1", 0))
+    a.connect(b.getsockname())
+    b.connect(a.getsockname())
+    yield a, b
+    a.close()
+    b.close()
+
+
+def echo_after(peer: socket.socket, delay: float, count: int) -> threading.Thread:
+    """The peer answers each packet after `delay` seconds, as a client ACKs a block."""
+
+    def run() -> None:
+        for _ in range(count):
+            pkt = peer.recv(100)
+            if delay:
+                time.sleep(delay)
+            peer.send(pkt)
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th
+
+
+def exchange(bp: BusyPoll, sock: socket.socket, count: int) -> list[float]:
+    budgets = []
+    for i in range(count):
+        sock.send(i.to_bytes(4, "big"))
+        assert bp.receive() == i.to_bytes(4, "big")
+        budgets.append(bp.budget)
+    return budgets
+
+
+def test_fast_answers_grow_the_budget_until_they_are_caught_polling(pair) -> None:
+    server, client = pair
+    bp = BusyPoll(server, 2e-3, lambda: True)  # a limit far above this machine's round trip
+    th = echo_after(client, 0, 200)
+    budgets = exchange(bp, server, 200)
+    th.join(5)
+    assert budgets[0] == START
+    assert START < budgets[-1] <= 2e-3  # doubled until answers came within it, then kept
+    assert bp.caught > 50, f"only {bp.caught} of 200 answers arrived while polling"
+
+
+def test_slow_answers_shrink_the_budget_to_zero(pair) -> None:
+    server, client = pair
+    bp = BusyPoll(server, 50e-6, lambda: True)
+    bp.budget = 40e-6  # as after a fast stretch
+    th = echo_after(client, 3e-3, 6)  # a slow client: 3 ms per ACK
+    budgets = exchange(bp, server, 6)
+    th.join(5)
+    assert budgets[-1] == 0.0, budgets
+    assert bp.caught == 0
+
+
+def test_no_polling_while_no_cpu_is_spare(pair) -> None:
+    server, client = pair
+    bp = BusyPoll(server, 2e-3, lambda: False)
+    th = echo_after(client, 0, 50)
+    exchange(bp, server, 50)
+    th.join(5)
+    assert bp.budget > 0  # it learns the link is fast...
+    assert bp.caught == 0  # ...but does not spend a CPU on it
+
+
+def test_the_blocking_read_keeps_its_timeout(pair) -> None:
+    server, _client = pair
+    server.settimeout(None)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                      (0).to_bytes(8, "little") + (50_000).to_bytes(8, "little"))
+    bp = BusyPoll(server, 50e-6, lambda: True)
+    bp.budget = 50e-6
+    with pytest.raises(BlockingIOError):
+        bp.receive()  # nothing comes: EAGAIN after SO_RCVTIMEO, for the retransmission timer
