@@ -17,6 +17,8 @@ Metrics (a private CollectorRegistry: nothing of the Python process or other lib
   pxelab_proxydhcp_ignored_total{reason}       requests not answered, by reason (addresses
                                                and file:line taken out to bound the labels)
   pxelab_proxydhcp_malformed_total             packets that did not decode
+  pxelab_proxydhcp_rate_limited_total          packets dropped undecoded: their client was
+                                               over its budget (a flood from one MAC)
   pxelab_tftp_malformed_total                  requests to the TFTP port that did not decode
   pxelab_tftp_transfers_started_total          read/write requests taken on
   pxelab_tftp_transfers_completed_total        files sent or received whole
@@ -95,10 +97,14 @@ class Metrics:
         self._lock = threading.Lock()
         self._malformed: list[Callable[[], int]] = []
         self._tftp_malformed: list[Callable[[], int]] = []
-        r.register(_Malformed("pxelab_proxydhcp_malformed", "DHCP packets that did not decode",
-                              self._malformed))
-        r.register(_Malformed("pxelab_tftp_malformed", "TFTP requests that did not decode",
-                              self._tftp_malformed))
+        self._rate_limited: list[Callable[[], int]] = []
+        r.register(_OwnCount("pxelab_proxydhcp_malformed", "DHCP packets that did not decode",
+                             self._malformed))
+        r.register(_OwnCount("pxelab_proxydhcp_rate_limited",
+                             "DHCP packets dropped undecoded, their client over its rate",
+                             self._rate_limited))
+        r.register(_OwnCount("pxelab_tftp_malformed", "TFTP requests that did not decode",
+                             self._tftp_malformed))
 
     # ------------------------------------------------------------ counting
 
@@ -144,10 +150,11 @@ class Metrics:
         return label
 
     def watch_proxy(self, proxy: Any) -> None:
-        """Read the proxy's own count of malformed packets at each scrape (it logs those
-        without an event, rate-limited)."""
+        """Read the proxy's own counts of malformed and rate-limited packets at each scrape
+        (a flood must cost a counter, not an event per packet)."""
         if proxy is not None and hasattr(proxy, "stats"):
             self._malformed.append(lambda: int(proxy.stats.get("malformed", 0)))
+            self._rate_limited.append(lambda: int(proxy.stats.get("rate_limited", 0)))
 
     def watch_tftp(self, tftp: Any) -> None:
         """The same for requests to the TFTP port that do not decode."""
@@ -169,8 +176,8 @@ class Metrics:
         return generate_latest(self.registry).decode()
 
 
-class _Malformed:
-    """A counter the servers keep themselves (they log malformed packets without events)."""
+class _OwnCount:
+    """A counter the servers keep themselves (packets they drop without an event)."""
 
     def __init__(self, name: str, text: str, sources: list[Callable[[], int]]) -> None:
         self.name, self.text = name, text

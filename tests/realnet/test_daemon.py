@@ -186,6 +186,16 @@ def test_serves_as_nobody_after_binding(daemon: Daemon) -> None:
             != _value(after, "pxelab_proxydhcp_malformed_total") + 1:
         assert time.monotonic() < deadline, "the malformed packet was not counted"
         time.sleep(0.1)
+    # a burst from one client beyond its budget (burst 30) is dropped undecoded, and counted
+    daemon.cl.run([sys.executable, "-c", "import socket; s = socket.socket(2, 2)\n"
+                   "for _ in range(80): s.sendto(b'\\x01' * 100, ('192.168.10.20', 67))"],
+                  check=True)
+    deadline = time.monotonic() + 10
+    while _value(daemon.metrics(), "pxelab_proxydhcp_rate_limited_total") < 40:
+        assert time.monotonic() < deadline, (
+            "rate-limited packets not counted: "
+            f"{_value(daemon.metrics(), 'pxelab_proxydhcp_rate_limited_total')}")
+        time.sleep(0.1)
 
 
 def _task_ids(pid: int, tid: str) -> tuple[tuple[int, ...], str]:
