@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -97,9 +98,33 @@ def atftp(env: Env, port: int, name: str, blksize: int, windowsize: int = 0,
     return env.popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (every CPU, from /proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def client_seconds() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+class Run(float):
+    """Aggregate MiB/s of a run; `server_cpu` is the CPU seconds the server spent per MiB.
+
+    The server's share is the machine's busy time minus the clients' (reaped children): the
+    same measure for a forking server (tftp-hpa), one process (dnsmasq) or pxelab's workers.
+    """
+
+    server_cpu: float = 0.0
+
+
 def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
-          windowsize: int = 0) -> float:
+          windowsize: int = 0) -> Run:
     """Aggregate MiB/s of n simultaneous transfers (0.0 if any failed)."""
+    busy0, clients0 = busy_seconds(), client_seconds()
     t0 = time.perf_counter()
     procs = [atftp(env, port, name, blksize, windowsize) for _ in range(n)]
     # Popen.wait(timeout=...) polls with sleeps growing to 50 ms, which would round every
@@ -112,19 +137,22 @@ def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
         watchdog.cancel()
     dt = time.perf_counter() - t0
     if any(codes):
-        return 0.0
-    return n * size / MiB / dt
+        return Run(0.0)
+    run = Run(n * size / MiB / dt)
+    server = (busy_seconds() - busy0) - (client_seconds() - clients0)
+    run.server_cpu = max(0.0, server) / (n * size / MiB)
+    return run
 
 
 def start_servers(servers: dict[str, tuple[subprocess.Popen[bytes], int]], env: Env,
-                  root: Path, tmp: Path, with_dnsmasq: bool) -> None:
+                  root: Path, tmp: Path, with_dnsmasq: bool, extra: list[str]) -> None:
     """Start every server into `servers` (the caller stops them, even if one fails to start)."""
     pport = PXELAB_PORT if env.netns else free_port()
     hport = HPA_PORT if env.netns else free_port()
     servers["pxelab"] = (env.popen(
         [sys.executable, "-m", "pxelab", "serve", "--user", "root",
             "--no-proxy", "--tftp-root", str(root),
-         "--listen", "127.0.0.1", "--tftp-port", str(pport)],
+         "--listen", "127.0.0.1", "--tftp-port", str(pport), *extra],
         stdout=subprocess.DEVNULL, stderr=open(tmp / "pxelab.log", "wb")), pport)  # noqa: SIM115
     hpa = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
     servers["tftp-hpa"] = (env.popen(
@@ -163,6 +191,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="runs per row and server; best kept")
     ap.add_argument("--rows", default="512,1468,8192,x16,ws16,rss")
+    ap.add_argument("--pxelab-args", default="", metavar="ARGS",
+                    help="more `pxelab serve` arguments, e.g. '--tftp-busy-poll 0'")
     ap.add_argument("--in-netns", help=argparse.SUPPRESS)
     args, _ = ap.parse_known_args()
     if args.in_netns is None and os.geteuid() == 0 and shutil.which("ip"):
@@ -192,7 +222,7 @@ def main() -> int:
         with_dnsmasq = ns is not None and shutil.which("dnsmasq") is not None
         servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         try:
-            start_servers(servers, env, root, tmp, with_dnsmasq)
+            start_servers(servers, env, root, tmp, with_dnsmasq, shlex.split(args.pxelab_args))
             names = list(servers)
             where = f"namespace {ns}" if ns else "host loopback"
             print(f"TFTP benchmark: atftp client, 16 MiB file, {where}, best of {args.repeat}; "
@@ -205,7 +235,7 @@ def main() -> int:
             if "x16" in rows:
                 plan.append(("16 at once, blksize 1468", 1468, 16, 0))
             for label, b, n, _ws in plan:
-                res = {k: 0.0 for k in names}
+                res = {k: Run(0.0) for k in names}
                 for _ in range(args.repeat):
                     for k in names:  # interleaved so background load hits every server alike
                         res[k] = max(res[k], timed(env, servers[k][1], "f16", 16 * MiB, b, n))
@@ -216,6 +246,12 @@ def main() -> int:
                 ratio = res["pxelab"] / res["tftp-hpa"] if res["tftp-hpa"] else 0.0
                 print(f"{label:28}" + "".join(f"{res[k]:11.1f}" for k in names)
                       + f"{ratio:8.2f}")
+            if results:
+                print(f"{'server CPU, ms per MiB':28}" + "".join(f"{k:>11}" for k in names)
+                      + "   (same runs; machine busy time minus the clients')")
+                for label, res in results.items():
+                    print(f"{label:28}"
+                          + "".join(f"{res[k].server_cpu * 1000:11.1f}" for k in names))
             if "ws16" in rows:
                 best = 0.0
                 for _ in range(args.repeat):

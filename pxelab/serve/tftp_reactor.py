@@ -53,17 +53,18 @@ class Reactor:
     def run(self) -> None:
         poll, table = self.ep.poll, self.table
         read, write, monotonic = os.read, os.write, time.monotonic
+        get, wake = table.get, self.r
         next_scan = monotonic() + self.SCAN
         while not self.stopping:
             # Deadlines are only checked while there are transfers: idle, the thread sleeps.
             ready = poll(self.SCAN if table else None)
             now = monotonic()  # one clock read per batch: deadlines are in tenths of seconds
             for fd, _ in ready:
-                t = table.get(fd)
+                t = get(fd)
                 if t is None:
-                    if fd == self.r:
+                    if fd == wake:
                         with contextlib.suppress(OSError):
-                            read(self.r, 4096)
+                            read(wake, 4096)
                     continue
                 try:
                     # read/write on the connected socket's descriptor: recv/send semantics,
