@@ -26,7 +26,7 @@ from typing import Any
 from pxelab.serve.events import EventLog
 from pxelab.serve.tftp_busypoll import BusyPoll
 from pxelab.serve.tftp_netascii import NETASCII_KEEP, Netascii, netascii_size
-from pxelab.serve.tftp_paths import DEFAULT_MAX_NAME, Refused, Root
+from pxelab.serve.tftp_paths import DEFAULT_MAX_NAME, Refused, Root, printable, printable_path
 from pxelab.serve.tftp_pool import Remote, Worker
 from pxelab.serve.tftp_reactor import Reactor
 from pxelab.wire import tftp as w
@@ -643,6 +643,8 @@ class TftpServer:
         self.stats = {"sent": 0, "not_found": 0, "denied": 0, "aborted": 0, "failed": 0,
                       "received": 0, "busy": 0, "malformed": 0}
         self._malformed_logged = -1e9
+        self._denied = 0  # refusals of access so far (logged at most once per 10 s)
+        self._denied_logged = -1e9
 
     def receiver(self, sock: socket.socket) -> Callable[[], bytes]:
         """What a threaded lockstep transfer calls for its next packet."""
@@ -731,7 +733,7 @@ class TftpServer:
             try:
                 t.on_packet(pkt)
             except Exception:
-                log.exception("transfer of %s to %s failed", t.path, addr[0])
+                log.exception("transfer of %s to %s failed", self._shown(t.path), addr[0])
                 t.finish("failed", reason="internal error")
             return
         try:
@@ -755,8 +757,8 @@ class TftpServer:
             now = time.monotonic()
             if now - self._malformed_logged >= 10.0:
                 self._malformed_logged = now
-                log.warning("bad TFTP packet from %s: %s (%d so far)", addr[0], exc,
-                            self.stats["malformed"])
+                log.warning("bad TFTP packet from %s: %s (%d so far)", addr[0],
+                            printable(str(exc)), self.stats["malformed"])
             self._reply_error(addr, w.ERR_ILLEGAL_OP, "malformed request")
             return
         if not isinstance(req, w.Request):
@@ -776,7 +778,8 @@ class TftpServer:
                          mode=req.mode, options=req.options, write=req.is_write)
         if len(self.active) >= self.settings.max_transfers:
             self.stats["busy"] += 1
-            log.warning("too many transfers, dropped request for %s from %s", req.filename, ip)
+            log.warning("too many transfers, dropped request for %s from %s",
+                        printable(req.filename), ip)
             self._outcome(ip, req.filename, "", "busy", 0, 512, 1, 0.0, {})
             return
         if req.mode not in ("octet", "netascii"):
@@ -828,15 +831,29 @@ class TftpServer:
         ip = addr[0]
         path = exc.path or req.filename
         if exc.code == w.ERR_NOT_FOUND:
-            log.info("file %s not found for %s", path, ip)
+            # one line per request: PXELINUX's config search makes them, and the lab reads them
+            log.info("file %s not found for %s", self._shown(path), ip)
             outcome = "not_found"
             message = "file not found"
         else:
-            log.warning("refused access to %s for %s: %s", path, ip, exc.reason)
+            # a flood of traversal attempts is one line per 10 s (the events keep every one)
+            self._denied += 1
+            now = time.monotonic()
+            if now - self._denied_logged >= 10.0:
+                self._denied_logged = now
+                log.warning("refused access to %s for %s: %s (%d so far)", self._shown(path), ip,
+                            exc.reason, self._denied)
             outcome = "denied"
             message = "access violation" if exc.code == w.ERR_ACCESS else exc.reason
         self._reply_error(addr, exc.code, message)
         self._outcome(ip, req.filename, path, outcome, 0, 512, 1, 0.0, {"reason": exc.reason})
+
+    def _shown(self, path: str) -> str:
+        """A path or name from a request as a log line shows it (tftp_paths.printable)."""
+        for root in (self.root, self.upload):
+            if root is not None and path.startswith(root.shown):
+                return printable_path(path, root.shown)
+        return printable(path)
 
     def _start_read(self, req: w.Request, addr: tuple[str, int]) -> None:
         try:
@@ -964,8 +981,8 @@ class TftpServer:
             return
         self.active.add(t)
         self.transfers[t.addr] = t
-        log.debug("transfer of %s to %s: blksize %d windowsize %d", t.path, t.addr[0],
-                  t.blksize, t.windowsize)
+        log.debug("transfer of %s to %s: blksize %d windowsize %d", self._shown(t.path),
+                  t.addr[0], t.blksize, t.windowsize)
 
     def _done(self, t: _Transfer, outcome: str, extra: dict[str, Any]) -> None:
         """A transfer ended (on any thread): report it on the loop's thread."""
@@ -982,16 +999,17 @@ class TftpServer:
         ip = t.addr[0]
         if outcome == "aborted" and "error" in extra:
             if extra.get("probe"):
-                log.debug("%s aborted after OACK for %s (probe)", ip, t.path)
+                log.debug("%s aborted after OACK for %s (probe)", ip, self._shown(t.path))
             else:
-                log.info("error %s %s received from %s", extra["error"], extra.get("message", ""),
-                         ip)
+                log.info("error %s %s received from %s", extra["error"],
+                         printable(extra.get("message", "")), ip)
         if outcome == "sent":
-            log.info("sent %s to %s", t.path, ip)
+            log.info("sent %s to %s", self._shown(t.path), ip)
         elif outcome == "received":
-            log.info("received %s from %s", t.path, ip)
+            log.info("received %s from %s", self._shown(t.path), ip)
         elif outcome == "failed":
-            log.warning("failed sending %s to %s: %s", t.path, ip, extra.get("reason", ""))
+            log.warning("failed sending %s to %s: %s", self._shown(t.path), ip,
+                        extra.get("reason", ""))
         duration = time.monotonic() - t.started
         self._outcome(ip, t.file, t.path, outcome, t.bytes, t.blksize, t.windowsize, duration,
                       extra)

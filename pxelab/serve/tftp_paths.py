@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pxelab.wire.tftp import ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND
 
 DEFAULT_MAX_NAME = 255
+LOG_NAME_MAX = 100  # characters of a client-chosen string a log line shows
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 class Refused(Exception):
@@ -34,6 +36,41 @@ class Opened:
     fd: int
     size: int
     path: str  # full path under the root as configured (what the log lines show)
+
+
+def printable(text: str, limit: int = LOG_NAME_MAX) -> str:
+    """A client-chosen string as a log line may show it: one line, no terminal escapes.
+
+    Control characters and other non-printables become \\n, \\xNN, \\uNNNN (as repr, without
+    the quotes), and what is longer than `limit` is cut there with "...": a name can neither
+    forge log lines nor flood the log. Ordinary names come back unchanged.
+    """
+    if len(text) <= limit and text.isprintable() and "\\" not in text:
+        return text
+    out: list[str] = []
+    n = 0
+    for ch in text:
+        if ch.isprintable() and ch != "\\":
+            esc = ch
+        else:
+            esc = _ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100
+                                       else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
+                                       else f"\\U{ord(ch):08x}")
+        n += len(esc)
+        if n > limit:
+            out.append("...")
+            break
+        out.append(esc)
+    return "".join(out)
+
+
+def printable_path(path: str, root: str, limit: int = LOG_NAME_MAX) -> str:
+    """`printable` for a path under `root`: the root is ours and shown whole, the client's part
+    after it is what gets escaped and cut."""
+    prefix = root.rstrip("/") + "/"
+    if path.startswith(prefix):
+        return printable(prefix, 4096) + printable(path[len(prefix):], limit)
+    return printable(path, limit)
 
 
 def normalise(name: str, max_name: int = DEFAULT_MAX_NAME) -> str:
