@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from pxelab.wire import tftp as w
 from pxelab.wire.errors import BadValueError, EncodeError, TruncatedError, WireError
+from tests.wire.strategies import examples
 
 # latin-1 text without NUL: what a TFTP string can carry.
 text = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=255), max_size=40)
@@ -106,7 +107,7 @@ def test_encode_errors() -> None:
         w.encode_request(w.Request(w.DATA, "f", "octet"))
 
 
-@settings(max_examples=3000, deadline=None)
+@examples(3000)  # the active profile's count when larger (`nox -s fuzz`)
 @given(st.binary(max_size=80))
 def test_fuzz_random_bytes(raw: bytes) -> None:
     with contextlib.suppress(WireError):
@@ -122,7 +123,7 @@ def test_fuzz_mutated_requests() -> None:
         w.encode(w.Error(8, "option negotiation failed")),
         w.encode_data(1, b"\x00" * 20),
     ]
-    for _ in range(6000):
+    for _ in range(max(6000, settings().max_examples)):
         raw = bytearray(rng.choice(seeds))
         for _ in range(rng.randint(1, 4)):
             op = rng.random()
