@@ -14,7 +14,8 @@ so findings and errors can name the line to fix. Lists keep the order of the con
       dns_port         int | None      `port=` (0 = no DNS; pxelab never serves DNS)
       log_dhcp         bool            `log-dhcp`: dnsmasq-style per-packet log lines
       tftp             TftpSettings    enabled, root, no_blocksize, mtu, max_transfers,
-                                       single_port, port
+                                       single_port, port, upload_dir (write requests land
+                                       there; None: every write request is refused)
       boot             [BootEntry]     `dhcp-boot`: file, server_name, server_address /
                                        server_host, tags
       options          [DhcpOption]    `dhcp-option(-force,-pxe)`: number, value bytes, vendor
@@ -117,6 +118,7 @@ class TftpSettings:
     max_transfers: int | None = None
     single_port: bool = False
     port: int = 69
+    upload_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="largest TFTP block size offered (8..65464)")
     parser.add_argument("--tftp-max-transfers", metavar="N", type=_positive, default=256,
                         help="most TFTP transfers at once")
+    parser.add_argument("--tftp-upload-dir", metavar="DIR",
+                        help="accept TFTP write requests into DIR (new files only; without "
+                        "it every write request is refused)")
     parser.add_argument("--user", metavar="USER",
                         help="once the ports are bound, run as USER (default: nobody, as "
                         "dnsmasq; root keeps root); the TFTP tree and the configuration must "
@@ -87,6 +90,8 @@ def _run_proxy(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pxelab serve: {exc}", file=sys.stderr)
         return 2
+    if _bad_upload_dir(args):
+        return 2
     _overrides(args, cfg)
     root = args.tftp_root or (str(cfg.tftp.root) if cfg.tftp.root else None)
     tftp_on = not args.no_tftp and (cfg.tftp.enabled or bool(args.tftp_root))
@@ -122,6 +127,20 @@ def _overrides(args: argparse.Namespace, cfg) -> None:
         cfg.tftp.max_transfers = args.tftp_max_transfers
     if args.tftp_port != 69:
         cfg.tftp.port = args.tftp_port
+    if args.tftp_upload_dir:
+        from pathlib import Path
+
+        cfg.tftp.upload_dir = Path(args.tftp_upload_dir)
+
+
+def _bad_upload_dir(args: argparse.Namespace) -> bool:
+    """--tftp-upload-dir must name a directory: said once, on one line, before anything runs."""
+    up = args.tftp_upload_dir
+    if up is None or os.path.isdir(up):
+        return False
+    what = "is not a directory" if os.path.exists(up) else "does not exist"
+    print(f"pxelab serve: --tftp-upload-dir: upload directory {up} {what}", file=sys.stderr)
+    return True
 
 
 def _prefix_dhcp_log() -> None:
@@ -149,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.tftp_root):
         print(f"pxelab serve: TFTP root {args.tftp_root} is not a directory", file=sys.stderr)
         return 2
+    if _bad_upload_dir(args):
+        return 2
     import asyncio
     import logging
     import signal
@@ -165,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         single_port=args.tftp_single_port,
         max_blksize=args.tftp_max_blksize,
         max_transfers=args.tftp_max_transfers,
+        upload_dir=args.tftp_upload_dir,
     )
 
     from pxelab.serve.metrics import Metrics, MetricsEventLog, parse_address
@@ -203,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
                 await server.start()
                 if drop is not None:
                     drop.finish()
-                    warn_unreadable(args.tftp_root, [])
+                    warn_unreadable(args.tftp_root, [], upload_dir=args.tftp_upload_dir)
             except (OSError, PrivilegeError) as exc:
                 print(f"pxelab serve: cannot listen on {settings.listen}:{settings.port}: "
                       f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)

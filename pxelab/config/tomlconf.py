@@ -11,6 +11,7 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     enabled = true
     root = "/srv/tftp"
     # no_blocksize, mtu, max_transfers, single_port, port
+    # upload_dir = "/srv/tftp-uploads"      # accept write requests into this directory
 
     [[range]]
     address = "192.168.10.20"               # netmask = "255.255.255.0", tags, set_tag
@@ -79,7 +80,8 @@ _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_in
         "no_override", "tftp", "range", "boot", "prompt", "service", "option", "match",
         "delay", "tag_if", "ignore"}
 _TABLE_KEYS = {
-    "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port"},
+    "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
+             "upload_dir"},
     "range": {"address", "netmask", "tags", "set_tag"},
     "boot": {"file", "server_name", "server_address", "tags"},
     "prompt": {"text", "timeout", "tags"},
@@ -227,6 +229,16 @@ def read_toml(path: str | Path) -> ServerConfig:
             if k in t:
                 setattr(tf, k, _typed(t[k], int, src, k))
         tf.port = _typed(t.get("port", 69), int, src, "port")
+        if "upload_dir" in t:
+            # checked here, so a start and a reload (SIGHUP) both name the line
+            at = lines.key("upload_dir")
+            at = at if at.line else src
+            up = Path(_typed(t["upload_dir"], str, at, "tftp.upload_dir"))
+            if not up.is_dir():
+                what = "is not a directory" if up.exists() else "does not exist"
+                raise ConfigError(at, f"tftp.upload_dir: upload directory {up} {what}")
+            tf.upload_dir = up
+            cfg.sources["tftp.upload_dir"] = at
         cfg.sources["tftp.enabled"] = src
     for t, src in tables("range"):
         if "address" not in t:

@@ -106,6 +106,10 @@ def apply(server: Any, new: ServerConfig) -> list[str]:
         if new.tftp.root is not None and Path(new.tftp.root) != Path(tftp.settings.root):
             tftp.root = Root(new.tftp.root, tftp.settings.max_name)
             tftp.settings = replace(tftp.settings, root=new.tftp.root)
+        up, old_up = new.tftp.upload_dir, tftp.settings.upload_dir
+        if (Path(up) if up else None) != (Path(old_up) if old_up else None):
+            tftp.upload = Root(up, tftp.settings.max_name) if up else None
+            tftp.settings = replace(tftp.settings, upload_dir=up)
         if new.tftp.no_blocksize != tftp.settings.no_blocksize:
             tftp.settings = replace(tftp.settings, no_blocksize=new.tftp.no_blocksize)
         if new.tftp.max_transfers and new.tftp.max_transfers != tftp.settings.max_transfers:
@@ -185,7 +189,8 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
             drop.finish()
             tftp = getattr(server, "tftp", None)
             warn_unreadable(tftp.root.shown if tftp is not None else None,
-                            [Path(reloader.source.path), *server.cfg.files] if reloader else [])
+                            [Path(reloader.source.path), *server.cfg.files] if reloader else [],
+                            upload_dir=tftp.upload.shown if tftp and tftp.upload else None)
         await stop.wait()
     finally:
         await server.stop()
@@ -197,13 +202,17 @@ async def serve_forever(server: Any, *, drop: Any = None, reloader: Reloader | N
     return 0
 
 
-def warn_unreadable(tftp_root: str | Path | None, files: list[Path]) -> None:
+def warn_unreadable(tftp_root: str | Path | None, files: list[Path],
+                    upload_dir: str | Path | None = None) -> None:
     """Said at start, once privileges are dropped, rather than at the first request or SIGHUP:
     this user must read the TFTP tree and the configuration files."""
     if tftp_root is not None and not os.access(tftp_root, os.R_OK | os.X_OK):
         log.error("TFTP root %s is not readable by this user (uid %d): every request will "
                   "fail; `pxelab check --user USER` names the directory to open",
                   tftp_root, os.getuid())
+    if upload_dir is not None and not os.access(upload_dir, os.W_OK | os.X_OK):
+        log.error("TFTP upload directory %s is not writable by this user (uid %d): every "
+                  "write request will be refused", upload_dir, os.getuid())
     for path in dict.fromkeys(files):
         if not os.access(path, os.R_OK):
             log.warning("%s is not readable by this user (uid %d): a reload (SIGHUP) will be "

@@ -61,6 +61,7 @@ class PxeServer:
                 interface=interface or (cfg.interfaces[0] if len(cfg.interfaces) == 1
                                         else None),
                 single_port=t.single_port, mtu=t.mtu, no_blocksize=t.no_blocksize,
+                upload_dir=t.upload_dir,
             )
             if t.max_transfers:
                 settings = replace(settings, max_transfers=t.max_transfers)
