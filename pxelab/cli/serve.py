@@ -29,6 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tftp-upload-dir", metavar="DIR",
                         help="accept TFTP write requests into DIR (new files only; without "
                         "it every write request is refused)")
+    parser.add_argument("--tftp-busy-poll", metavar="USEC", type=_busy_poll, default=50,
+                        help="longest busy poll for the next ACK of a lone lockstep TFTP "
+                        "transfer, in microseconds (default 50; 0 turns it off); it only "
+                        "happens on links that answer that fast, and costs a CPU meanwhile")
     parser.add_argument("--user", metavar="USER",
                         help="once the ports are bound, run as USER (default: nobody, as "
                         "dnsmasq; root keeps root); the TFTP tree and the configuration must "
@@ -55,6 +59,10 @@ def _int_in(text: str, lo: int, hi: int, what: str) -> int:
 
 def _port(text: str) -> int:
     return _int_in(text, 0, 65535, "port")
+
+
+def _busy_poll(text: str) -> int:
+    return _int_in(text, 0, 10000, "busy poll")
 
 
 def _blksize(text: str) -> int:
@@ -110,7 +118,8 @@ def _run_proxy(args: argparse.Namespace) -> int:
                       metrics_address=args.metrics, events_path=args.events,
                       interface=args.interface, listen=args.listen, tftp_root=args.tftp_root,
                       tftp=tftp_on, log_dhcp=cfg.log_dhcp, dhcp_port=args.dhcp_port,
-                      pxe_port=args.pxe_port, tftp_max_blksize=args.tftp_max_blksize)
+                      pxe_port=args.pxe_port, tftp_max_blksize=args.tftp_max_blksize,
+                      tftp_busy_poll_us=args.tftp_busy_poll)
 
 
 def _overrides(args: argparse.Namespace, cfg) -> None:
@@ -185,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         interface=args.interface,
         single_port=args.tftp_single_port,
         max_blksize=args.tftp_max_blksize,
+        busy_poll_us=args.tftp_busy_poll,
         max_transfers=args.tftp_max_transfers,
         upload_dir=args.tftp_upload_dir,
     )

@@ -42,6 +42,7 @@ class PxeServer:
         client_port: int = 68,
         tftp_port: int | None = None,
         tftp_max_blksize: int | None = None,
+        tftp_busy_poll_us: int | None = None,
     ) -> None:
         self.cfg = cfg
         self.events = events or EventLog()
@@ -67,6 +68,8 @@ class PxeServer:
                 settings = replace(settings, max_transfers=t.max_transfers)
             if tftp_max_blksize:
                 settings = replace(settings, max_blksize=tftp_max_blksize)
+            if tftp_busy_poll_us is not None:
+                settings = replace(settings, busy_poll_us=tftp_busy_poll_us)
             self.tftp = TftpServer(settings, self.events)
 
     async def start(self) -> None:

@@ -18,7 +18,6 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +88,7 @@ class _Transfer:
     # releases, framed ahead of time. None: every packet takes the general path.
     _want: bytes | None = None
     _framed: bytes = b""
+    poll: BusyPoll | None = None  # set while a threaded lockstep read busy-polls
 
     def __init__(self, server: TftpServer, addr: tuple[str, int], sock: socket.socket,
                  own_sock: bool, file: str, path: str, neg: w.Negotiated,
@@ -419,7 +419,9 @@ class _Read(_Transfer):
         # client has gone), a little less work per call.
         sfd = self.sock.fileno()
         write, monotonic = os.write, time.monotonic
-        receive = self.server.receiver(self.sock)
+        self.poll = self.server.busy_poll(self.sock)
+        receive = (self.poll.receive if self.poll is not None
+                   else functools.partial(os.read, sfd, 65536))
         try:
             while not self.done:
                 try:
@@ -646,14 +648,13 @@ class TftpServer:
         self._denied = 0  # refusals of access so far (logged at most once per 10 s)
         self._denied_logged = -1e9
 
-    def receiver(self, sock: socket.socket) -> Callable[[], bytes]:
-        """What a threaded lockstep transfer calls for its next packet."""
+    def busy_poll(self, sock: socket.socket) -> BusyPoll | None:
+        """How a threaded lockstep transfer waits for its ACKs (None: a plain blocking read)."""
         if self.settings.busy_poll_us <= 0 or self.cpus < 2:
-            fd = sock.fileno()
-            return functools.partial(os.read, fd, 65536)
+            return None
         # Polling takes a CPU and the client needs one too: only while half of them are spare.
         return BusyPoll(sock, self.settings.busy_poll_us * 1e-6,
-                        lambda: len(self.active) * 2 <= self.cpus).receive
+                        lambda: len(self.active) * 2 <= self.cpus)
 
     @property
     def port(self) -> int:
@@ -1011,6 +1012,9 @@ class TftpServer:
             log.warning("failed sending %s to %s: %s", self._shown(t.path), ip,
                         extra.get("reason", ""))
         duration = time.monotonic() - t.started
+        poll = getattr(t, "poll", None)
+        if poll is not None:
+            extra = {**extra, "polled": poll.caught}  # ACKs caught busy-polling
         self._outcome(ip, t.file, t.path, outcome, t.bytes, t.blksize, t.windowsize, duration,
                       extra)
 

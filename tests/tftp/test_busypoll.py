@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pxelab.serve.events import read_events
 from pxelab.serve.tftp_busypoll import START, BusyPoll
+from tests.conftest import require_tool
+from tests.tftp.conftest import make_file
+from tests.tftp.test_cli import _free_udp_port, _wait_answering
 
 
 @pytest.fixture
@@ -90,3 +99,32 @@ def test_the_blocking_read_keeps_its_timeout(pair) -> None:
     bp.budget = 50e-6
     with pytest.raises(BlockingIOError):
         bp.receive()  # nothing comes: EAGAIN after SO_RCVTIMEO, for the retransmission timer
+
+
+@pytest.mark.parametrize("flag", [[], ["--tftp-busy-poll", "0"]], ids=["default", "off"])
+def test_pxelab_serve_busy_polls_a_fast_lone_client_unless_told_not_to(
+        flag: list[str], tftp_root: Path, tmp_path: Path) -> None:
+    data = make_file(tftp_root, "f", 2 << 20)
+    port = _free_udp_port()
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pxelab", "serve", "--user", "root", "--no-proxy",
+         "--tftp-root", str(tftp_root), "--listen", "127.0.0.1", "--tftp-port", str(port),
+         "--events", str(events), *flag], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_answering(port, proc)
+        out = tmp_path / "out"
+        res = subprocess.run([require_tool("atftp"), "-g", "-r", "f", "-l", str(out),
+                              "127.0.0.1", str(port)], capture_output=True, timeout=60,
+                             check=False)
+        assert res.returncode == 0, res.stderr
+        assert out.read_bytes() == data
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    (sent,) = [e for e in read_events(events) if e.get("outcome") == "sent"]
+    if flag or (os.cpu_count() or 1) < 2:
+        assert "polled" not in sent
+    else:
+        # 4097 ACKs from a C client on loopback: the budget grows and catches many of them
+        assert sent["polled"] > 0, sent
