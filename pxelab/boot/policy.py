@@ -55,6 +55,7 @@ from pxelab.boot.model import (
     tags_match,
     tags_match_wild,
 )
+from pxelab.wire.dhcp import scan_options
 from pxelab.wire.errors import BadValueError, TruncatedError
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
@@ -116,13 +117,13 @@ class Request:
         cookie = data[236:240] == MAGIC
         options: dict[int, bytes] = {}
         if cookie:
-            _scan(data, 240, len(data), options)
+            scan_options(data, 240, len(data), options)
             ov = options.get(52)
             if ov:
                 if ov[0] & 1:
-                    _scan(data, 108, 236, options)
+                    scan_options(data, 108, 236, options, where="file field")
                 if ov[0] & 2:
-                    _scan(data, 44, 108, options)
+                    scan_options(data, 44, 108, options, where="sname field")
         return cls(port, op, htype, hlen, hops, xid, secs, flags, ciaddr, giaddr, chaddr,
                    cookie, options)
 
@@ -143,27 +144,6 @@ class Request:
     @property
     def xid_int(self) -> int:
         return int.from_bytes(self.xid, "big")
-
-
-def _scan(data: bytes, pos: int, end: int, into: dict[int, bytes]) -> None:
-    while pos < end:
-        code = data[pos]
-        if code == 0:
-            pos += 1
-            continue
-        if code == 255:
-            return
-        if pos + 1 >= end:
-            raise TruncatedError(f"option {code}: length byte missing", pos)
-        length = data[pos + 1]
-        nxt = pos + 2 + length
-        if nxt > end:
-            raise TruncatedError(f"option {code}: length {length} runs past the end", pos + 1)
-        if code in into:  # RFC 3396: a repeated option continues the first
-            into[code] += data[pos + 2 : nxt]
-        else:
-            into[code] = data[pos + 2 : nxt]
-        pos = nxt
 
 
 @dataclass(slots=True)

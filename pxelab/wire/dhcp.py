@@ -94,6 +94,7 @@ __all__ = [
     "decode",
     "option_name",
     "reply_to",
+    "scan_options",
 ]
 
 
@@ -650,7 +651,15 @@ def _overload(
 # -- decoding ----------------------------------------------------------------------------------
 
 
-def _parse_options(data: bytes, start: int, end: int, into: Options, where: str) -> None:
+def scan_options(data: bytes, start: int, end: int, into: dict[int, bytes],
+                 offsets: dict[int, int] | None = None, where: str = "options field") -> None:
+    """Walk the options in data[start:end] into `into` (code -> raw bytes; RFC 3396 pieces
+    of one option joined in order), stopping at END (255). `offsets` gets where each option's
+    first piece began. Raises TruncatedError naming the option and the byte.
+
+    The one option walker: `decode` builds its Options with it, and the proxy's per-packet
+    request reader (boot/policy.py) calls it directly, without the typed layer.
+    """
     pos = start
     while pos < end:
         code = data[pos]
@@ -662,13 +671,23 @@ def _parse_options(data: bytes, start: int, end: int, into: Options, where: str)
         if pos + 1 >= end:
             raise TruncatedError(f"{describe(code)} in {where}: length byte missing", pos)
         length = data[pos + 1]
-        if pos + 2 + length > end:
+        nxt = pos + 2 + length
+        if nxt > end:
             raise TruncatedError(
                 f"{describe(code)} in {where}: length {length} but {end - pos - 2} bytes left",
                 pos + 1,
             )
-        into._append_raw(code, data[pos + 2 : pos + 2 + length], pos)
-        pos += 2 + length
+        if code in into:
+            into[code] += data[pos + 2 : nxt]
+        else:
+            into[code] = data[pos + 2 : nxt]
+            if offsets is not None:
+                offsets[code] = pos
+        pos = nxt
+
+
+def _parse_options(data: bytes, start: int, end: int, into: Options, where: str) -> None:
+    scan_options(data, start, end, into._items, into._offsets, where)
 
 
 def decode(data: bytes, *, honour_overload: bool = True) -> DhcpMessage:
