@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pxelab.boot.pxelinux import classify_config_name, config_search, path_prefix, uuid_name
-
-SEED = Path("/work/shared/seed/tinycore-proxydhcp.txt")
-WYSE_MAC = "00:80:64:71:ab:0a"
-WYSE_IP = "192.168.10.21"
-WYSE_UUID = "597c5400-922f-11db-9fff-008064667faa"
-
-# The seed's TFTP log (tftp-root=/home/tftpboot), as the seed page prints it.
-SEED_LOG_NAMES = [
-    "pxelinux.cfg/597c5400-922f-11db-9fff-008064667faa",
-    "pxelinux.cfg/01-00-80-64-71-ab-0a",
-    "pxelinux.cfg/C0A80A15",
-    "pxelinux.cfg/C0A80A1",
-    "pxelinux.cfg/C0A80A",
-    "pxelinux.cfg/C0A80",
-    "pxelinux.cfg/C0A8",
-    "pxelinux.cfg/C0A",
-    "pxelinux.cfg/C0",
-    "pxelinux.cfg/C",
-    "pxelinux.cfg/default",
-]
+from tests.seed import SEED, WYSE_IP, WYSE_MAC, WYSE_UUID
+from tests.seed import SEED_SEARCH as SEED_LOG_NAMES
 
 
 def test_seed_wyse_tries_the_seeds_eleven_names_in_order() -> None:

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import require_tool
-
-SEED_MAC = "00:80:64:71:ab:0a"
-SEED_UUID = "597c5400-922f-11db-9fff-008064667faa"
-SEED_IP = "192.168.10.21"
+from tests.seed import WYSE_IP as SEED_IP
+from tests.seed import WYSE_MAC as SEED_MAC
+from tests.seed import WYSE_UUID as SEED_UUID  # noqa: F401 (for the tests here)
 
 ROUTER_CONF = """\
 port=0

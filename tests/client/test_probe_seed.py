@@ -7,23 +7,10 @@ import re
 import pytest
 
 from tests.client.conftest import SEED_IP, SEED_UUID, probe, pxe_segment
+from tests.seed import SEED_SEARCH
 
 pytestmark = pytest.mark.root
 
-# The seed's log (seed/tinycore-proxydhcp.txt), in its order.
-SEED_SEARCH = [
-    "pxelinux.cfg/597c5400-922f-11db-9fff-008064667faa",
-    "pxelinux.cfg/01-00-80-64-71-ab-0a",
-    "pxelinux.cfg/C0A80A15",
-    "pxelinux.cfg/C0A80A1",
-    "pxelinux.cfg/C0A80A",
-    "pxelinux.cfg/C0A80",
-    "pxelinux.cfg/C0A8",
-    "pxelinux.cfg/C0A",
-    "pxelinux.cfg/C0",
-    "pxelinux.cfg/C",
-    "pxelinux.cfg/default",
-]
 SEED_ENTRIES = [
     ("tc476", "Standard Tiny Core 4.7.6"),
     ("tc476_wyse", "Standard Tiny Core on Wyse Sx0"),

@@ -9,7 +9,6 @@ without O_NONBLOCK would also hang, which the timeouts catch.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
@@ -17,28 +16,7 @@ import pytest
 
 from pxelab.wire import tftp as w
 from tests.hardening.tftpclient import Client, rrq_bytes
-
-IN_ACCESS, IN_OPEN = 0x1, 0x20
-
-
-class Watch:
-    def __init__(self, *paths: Path) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0, os.strerror(ctypes.get_errno())
-        for p in paths:
-            wd = self.libc.inotify_add_watch(self.fd, os.fsencode(p), IN_OPEN | IN_ACCESS)
-            assert wd >= 0, os.strerror(ctypes.get_errno())
-
-    def events(self) -> int:
-        try:
-            return len(os.read(self.fd, 65536))
-        except BlockingIOError:
-            return 0
-
-    def close(self) -> None:
-        os.close(self.fd)
-
+from tests.inotify import Watch
 
 ACCESS, NOT_FOUND, ILLEGAL = w.ERR_ACCESS, w.ERR_NOT_FOUND, w.ERR_ILLEGAL_OP
 

@@ -7,7 +7,6 @@ opening the canary from the test itself.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from collections.abc import Iterator
@@ -16,29 +15,9 @@ from pathlib import Path
 import pytest
 
 from pxelab.wire import tftp as w
+from tests.inotify import Watch
 from tests.tftp.conftest import make_file
 from tests.tftp.raw import RawClient
-
-IN_ACCESS, IN_OPEN = 0x1, 0x20
-
-
-class Watch:
-    def __init__(self, *paths: Path) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0, os.strerror(ctypes.get_errno())
-        for p in paths:
-            wd = self.libc.inotify_add_watch(self.fd, os.fsencode(p), IN_OPEN | IN_ACCESS)
-            assert wd >= 0, os.strerror(ctypes.get_errno())
-
-    def events(self) -> int:
-        try:
-            return len(os.read(self.fd, 65536))
-        except BlockingIOError:
-            return 0
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 @pytest.fixture
