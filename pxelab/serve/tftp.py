@@ -473,10 +473,6 @@ class _Read(_Transfer):
 
     def on_packet(self, pkt: bytes) -> None:
         if pkt == self._want:
-            nxt = self.base + 1
-            self.progressed = True
-            self.base = nxt
-            self.retries = 0
             try:
                 self.send(self._framed)
             except (BlockingIOError, InterruptedError):
@@ -484,10 +480,10 @@ class _Read(_Transfer):
             except OSError:
                 self.client_gone()
                 return
-            self.sent_upto = nxt
             self.sent_at = time.monotonic()
-        else:
-            self.packet(pkt)
+            self.step()
+            return
+        self.packet(pkt)
         self._prepare()
 
     def packet(self, pkt: bytes) -> None:
