@@ -172,7 +172,7 @@ class _Transfer:
         """The expected ACK came and `_framed` has been sent: move on one block."""
 
     def check_timeout(self) -> None:
-        """Threaded mode: retransmit if nothing moved for a whole timeout."""
+        """Retransmit if nothing moved for a whole timeout; give up after the retries."""
         if self.done or time.monotonic() - self.sent_at < self.timeout:
             return
         self.retries += 1
@@ -189,20 +189,10 @@ class _Transfer:
             self.sock.shutdown(socket.SHUT_RDWR)
 
     def _tick(self) -> None:
-        if self.done:
-            return
-        now = time.monotonic()
-        due = self.sent_at + self.timeout
-        if now < due:
-            self._timer = self.loop.call_at(due, self._tick)
-            return
-        self.retries += 1
-        if self.retries > self.server.settings.retries:
-            self.expired()
-            return
-        self.retransmit()
-        self.sent_at = time.monotonic()
-        self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
+        """Loop mode's timer: re-armed for the latest send, not one timer per packet."""
+        self.check_timeout()
+        if not self.done:
+            self._timer = self.loop.call_at(self.sent_at + self.timeout, self._tick)
 
     def _readable(self) -> None:
         try:
