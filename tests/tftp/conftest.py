@@ -48,6 +48,10 @@ class Running:
             time.sleep(0.02)
         raise AssertionError(f"expected {n} transfer events, got {self.outcomes()}")
 
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive() and self.loop.is_running()
+
     def stop(self) -> None:
         if self.stopped:
             return
@@ -56,6 +60,26 @@ class Running:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.log.close()
+
+
+def start_server(settings: TftpSettings, events_path: Path) -> Running:
+    """A TftpServer started in an event loop of its own thread; `stop()` ends both."""
+    log = EventLog(events_path)
+    server = TftpServer(settings, log)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10), "TFTP server did not start"
+    return Running(server, Path(settings.root), events_path, loop, thread, log)
 
 
 @pytest.fixture
@@ -85,27 +109,11 @@ def serve(tftp_root: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
             overrides.setdefault("workers", 0)
         settings = TftpSettings(root=overrides.pop("root", tftp_root), listen="127.0.0.1",
                                 port=0, **overrides)
-        events_path = tmp_path / f"events-{len(started)}.jsonl"
-        log = EventLog(events_path)
-        server = TftpServer(settings, log)
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(server.start())
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        assert ready.wait(10), "server did not start"
-        if engine == "worker":
-            asyncio.run_coroutine_threadsafe(server.start_workers(), loop).result(30)
-            assert server._workers, "no worker process"
-        r = Running(server, Path(settings.root), events_path, loop, thread, log)
+        r = start_server(settings, tmp_path / f"events-{len(started)}.jsonl")
         started.append(r)
+        if engine == "worker":
+            asyncio.run_coroutine_threadsafe(r.server.start_workers(), r.loop).result(30)
+            assert r.server._workers, "no worker process"
         return r
 
     yield start
