@@ -220,6 +220,24 @@ class TagRule:
     source: Source = NO_SOURCE
 
 
+def mac_pattern(text: str) -> tuple[bytes, bytes]:
+    """A hardware address with `*` for any byte (`00:80:64:*:*:*`, `:` or `-` between bytes)
+    -> (value, mask) for a kind "mac" TagRule. ValueError if it is not one (1..16 bytes)."""
+    value, mask = bytearray(), bytearray()
+    for part in text.replace("-", ":").split(":"):
+        if part == "*":
+            value.append(0)
+            mask.append(0)
+        elif 1 <= len(part) <= 2 and all(c in "0123456789abcdefABCDEF" for c in part):
+            value.append(int(part, 16))
+            mask.append(0xFF)
+        else:
+            raise ValueError(f"bad hardware address {text!r}")
+    if len(value) > 16:
+        raise ValueError(f"bad hardware address {text!r}")
+    return bytes(value), bytes(mask)
+
+
 @dataclass(frozen=True)
 class TagIf:
     """`tag-if=set:A[,set:B][,tag:X[,tag:!Y]]`: when every tag: condition holds (a trailing `*`

@@ -41,6 +41,7 @@ from pxelab.config.model import (
     Source,
     TagIf,
     TagRule,
+    mac_pattern,
 )
 
 
@@ -807,20 +808,12 @@ class _Reader:
         m = re.fullmatch(r"([0-9a-fA-F]{1,2})-(.*)", text)
         if m:
             htype, text = int(m.group(1), 16), m.group(2)
-        data, mask = bytearray(), bytearray()
-        for part in re.split(r"[:-]", text):
-            if part == "*":
-                data.append(0)
-                mask.append(0)
-            elif re.fullmatch(r"[0-9a-fA-F]{1,2}", part):
-                data.append(int(part, 16))
-                mask.append(0xFF)
-            else:
-                raise ConfigError(source, f"{name}: bad hardware address {args[1].text!r}")
-        if not data or len(data) > 16:
-            raise ConfigError(source, f"{name}: bad hardware address {args[1].text!r}")
-        self.cfg.tag_rules.append(TagRule(kind="mac", tag=tag, option=htype, value=bytes(data),
-                                          mask=bytes(mask), is_hex=True, source=source))
+        try:
+            data, mask = mac_pattern(text)
+        except ValueError:
+            raise ConfigError(source, f"{name}: bad hardware address {args[1].text!r}") from None
+        self.cfg.tag_rules.append(TagRule(kind="mac", tag=tag, option=htype, value=data,
+                                          mask=mask, is_hex=True, source=source))
 
     def opt_dhcp_ignore(self, args: list[Arg], source: Source, name: str) -> None:
         tags = tuple(a.text[4:] if a.text.startswith(("tag:", "net:")) else a.text

@@ -24,6 +24,7 @@ from pxelab.boot.model import (
     TagRule,
     Tags,
     TftpSettings,
+    mac_pattern,
     tags_match,
     tags_match_wild,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "TagRule",
     "Tags",
     "TftpSettings",
+    "mac_pattern",
     "tags_match",
     "tags_match_wild",
 ]

@@ -74,6 +74,7 @@ from pxelab.config.model import (
     Source,
     TagIf,
     TagRule,
+    mac_pattern,
 )
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
@@ -302,18 +303,12 @@ def read_toml(path: str | Path) -> ServerConfig:
         if "tag" not in t:
             raise ConfigError(src, "[[match]] needs tag")
         if "mac" in t:
-            mac, mask = bytearray(), bytearray()
-            for part in str(t["mac"]).split(":"):
-                if part == "*":
-                    mac.append(0)
-                    mask.append(0)
-                elif re.fullmatch(r"[0-9a-fA-F]{1,2}", part):
-                    mac.append(int(part, 16))
-                    mask.append(0xFF)
-                else:
-                    raise ConfigError(src, f"mac: bad hardware address {t['mac']!r}")
-            cfg.tag_rules.append(TagRule(kind="mac", tag=t["tag"], option=0, value=bytes(mac),
-                                         mask=bytes(mask), is_hex=True, source=src))
+            try:
+                mac, mask = mac_pattern(str(t["mac"]))
+            except ValueError:
+                raise ConfigError(src, f"mac: bad hardware address {t['mac']!r}") from None
+            cfg.tag_rules.append(TagRule(kind="mac", tag=t["tag"], option=0, value=mac,
+                                         mask=mask, is_hex=True, source=src))
             continue
         if "userclass" in t or "vendorclass" in t:
             kind = "userclass" if "userclass" in t else "vendorclass"
