@@ -45,7 +45,7 @@ def lab(session: nox.Session) -> None:
     """The built-in scenarios, report in report/ (`nox -s lab -- scenarios/seed-tinycore`)."""
     _setup(session)
     if IS_ROOT:
-        session.run("python", "-m", "pxelab.lab.guest")
+        session.run("python", "-m", "pxelab.lab.machines.guest")
     targets = session.posargs or ["scenarios/"]
     # -j 2: the two cores run two labs at once; --keep-going: every scenario gets its result.
     session.run("pxelab", "lab", *targets, "--report", "report", "-j", "2", "--keep-going")

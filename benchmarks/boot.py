@@ -32,9 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pxelab.lab import tftptree
-from pxelab.lab.net import Lab
-from pxelab.lab.vm import VM
+from pxelab.lab.machines.vm import VM
+from pxelab.lab.network.topology import Lab
+from pxelab.lab.services import tftptree
 
 TARGET_S = 6.5
 ROUTER_CONF = """\

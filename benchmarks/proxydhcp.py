@@ -95,7 +95,7 @@ def main() -> int:
             print(f"{tool} is not installed (pxelab doctor --install)", file=sys.stderr)
             return 2
     os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     rates = [int(x) for x in args.rates.split(",")]
     results: dict[str, dict[int, dict]] = {name: {} for name in SERVERS}

@@ -4,14 +4,14 @@
 
 - decoder inputs: mutated capture packets (DHCP and TFTP), random option values for every
   code, hostile DHCP layouts; "survived" = decoded, or refused with a WireError subclass;
-- malformed packets on the wire (pxelab.lab.corpus): packets sent to 67, 4011, 69 and a live
+- malformed packets on the wire (pxelab.lab.drills.corpus): packets sent to 67, 4011, 69 and a live
   transfer port, and how many of the batches were followed by a correct proxy offer, 4011 ACK
   and byte-for-byte TFTP download;
 - faults (Lab.impair on the client's cable): 5, 10 and 20 % loss, 100 ms delay with 30 ms
   jitter, 10 % duplication, 25 % reordering (with 10 ms delay): did `pxelab probe` reach the
   PXELINUX menu, after how many walks (a reboot when the ROM gave up) and how many seconds;
   the server killed mid-transfer and the proxy restarted between DISCOVER and 4011;
-- a boot storm: N scripted clients at once in one lab (pxelab.lab.storm), how many reached the
+- a boot storm: N scripted clients at once in one lab (lab.drills.storm), how many reached the
   menu and the time to the last menu.
 
 Every lab is its own set of namespaces; the fault labs run side by side (their walks mostly
@@ -93,10 +93,10 @@ def fuzz_decoders(n: int, seed: int = 1) -> tuple[int, int, list[str]]:
 
 
 def corpus_run(server: str) -> dict[str, Any]:
-    from pxelab.lab.storm import CLIENT_IP, PROXY_IP, PxeSegment
+    from pxelab.lab.drills.storm import CLIENT_IP, PROXY_IP, PxeSegment
 
     with PxeSegment(proxy=server) as seg:
-        proc = seg.cl.run([sys.executable, "-m", "pxelab.lab.corpus", "--server", PROXY_IP,
+        proc = seg.cl.run([sys.executable, "-m", "pxelab.lab.drills.corpus", "--server", PROXY_IP,
                            "--local", CLIENT_IP, "--file", "pxelinux.0",
                            "--expect", str(seg.tree / "pxelinux.0")], timeout=600)
         try:
@@ -108,7 +108,7 @@ def corpus_run(server: str) -> dict[str, Any]:
 
 
 def fault_run(server: str, impairment: dict[str, float], mac: str) -> dict[str, Any]:
-    from pxelab.lab.storm import PxeSegment
+    from pxelab.lab.drills.storm import PxeSegment
 
     with PxeSegment(proxy=server) as seg:
         seg.lab.impair("cl", **impairment)
@@ -122,14 +122,14 @@ def fault_run(server: str, impairment: dict[str, float], mac: str) -> dict[str, 
 
 
 def drill_run(server: str, which: str) -> dict[str, Any]:
-    from pxelab.lab.storm import PxeSegment, proxy_restart_drill, tftp_restart_drill
+    from pxelab.lab.drills.storm import PxeSegment, proxy_restart_drill, tftp_restart_drill
 
     with PxeSegment(proxy=server) as seg:
         return (tftp_restart_drill if which == "tftp" else proxy_restart_drill)(seg)
 
 
 def storm_run(server: str, clients: int) -> dict[str, Any]:
-    from pxelab.lab.storm import PxeSegment
+    from pxelab.lab.drills.storm import PxeSegment
 
     with PxeSegment(proxy=server) as seg:
         out = seg.storm(clients, timeout=120)

@@ -152,7 +152,7 @@ def main() -> int:
     ap.add_argument("--only", choices=["pxelab", "dnsmasq"])
     args = ap.parse_args()
 
-    from pxelab.lab.net import Lab, check_privileges
+    from pxelab.lab.network.topology import Lab, check_privileges
 
     problem = check_privileges()
     if problem:

@@ -41,7 +41,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Any:
-        from pxelab.lab.scenario import ScenarioError, load
+        from pxelab.lab.scenario.model import ScenarioError, load
 
         try:
             scn = load(self.path)
@@ -68,7 +68,7 @@ class ScenarioItem(pytest.Item):
     def setup(self) -> None:
         if os.geteuid() != 0:
             pytest.skip("lab scenarios need root for network namespaces (run pytest as root)")
-        from pxelab.lab.net import check_privileges
+        from pxelab.lab.network.topology import check_privileges
 
         problem = check_privileges()
         if problem:
@@ -82,7 +82,7 @@ class ScenarioItem(pytest.Item):
         return Path(factory.mktemp(f"lab-{self.scenario.name}", numbered=True))
 
     def runtest(self) -> None:
-        from pxelab.lab.runner import run_scenario
+        from pxelab.lab.scenario.runner import run_scenario
 
         result = run_scenario(self.scenario, report_dir=self._report_dir())
         self.user_properties.append(("report", result.report_dir))

@@ -12,7 +12,6 @@ validate, a bad --shard, nothing to run).
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,75 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="with --cleanup: only what lab ID left (pxelab-ID-*)")
 
 
-def _cleanup(args: argparse.Namespace) -> int:
-    from pxelab.lab.net import PREFIX, check_privileges, cleanup
-
-    problem = check_privileges()
-    if problem:
-        print(f"pxelab lab --cleanup: {problem}")
-        return 1
-    prefix = f"{PREFIX}{args.lab_id}-" if args.lab_id else PREFIX
-    removed = cleanup(prefix)
-    for line in removed:
-        print(f"removed {line}")
-    if not removed:
-        print("nothing to clean up")
-    return 1 if any("NOT removed" in line for line in removed) else 0
-
-
-def _shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard {text!r}: expected K/N such as 1/4") from None
-    if not (n >= 1 and 1 <= k <= n):
-        raise ValueError(f"--shard {text!r}: K must be between 1 and N")
-    return k, n
-
-
 def run(args: argparse.Namespace) -> int:
     if args.cleanup:
-        return _cleanup(args)
-    from pathlib import Path
+        from pxelab.lab.network.topology import cleanup_command
 
-    from pxelab.lab import progress, scenario
+        return cleanup_command(args.lab_id)
+    from pxelab.lab.scenario.batch import lab_command
 
-    if args.jobs < 1:
-        print("pxelab lab: -j must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        shard = _shard(args.shard)
-        files = scenario.discover(args.paths or ["scenarios"])
-        scenarios = [scenario.load(f) for f in files]
-    except (ValueError, scenario.ScenarioError) as exc:
-        print(f"pxelab lab: {exc}", file=sys.stderr)
-        return 2
-    names = [s.name for s in scenarios]
-    dup = next((n for i, n in enumerate(names) if names.index(n) != i), None)
-    if dup:
-        print(f"pxelab lab: two scenarios are called {dup!r}", file=sys.stderr)
-        return 2
-    if shard:
-        k, n = shard
-        scenarios = [s for i, s in enumerate(scenarios) if i % n == k - 1]
-    if args.list:
-        for s in scenarios:
-            kinds = "+".join(sorted({c.kind for c in s.clients}))
-            print(f"{s.name:24} {kinds:14} {s.description}")
-        return 0
-    if not scenarios:
-        print("pxelab lab: no scenarios to run", file=sys.stderr)
-        return 2
-    from pxelab.lab.net import check_privileges
-
-    problem = check_privileges()
-    if problem:
-        print(f"pxelab lab: {problem}", file=sys.stderr)
-        return 2
-    # Absolute: services chdir (dnsmasq to /), and relative pid/log paths would break.
-    report = Path(args.report).resolve() if args.report else None
-    return progress.run_with_progress(
-        scenarios, report_root=report, jobs=args.jobs, keep_going=args.keep_going
-    )
+    return lab_command(args.paths, report=args.report, jobs=args.jobs, shard=args.shard,
+                       keep_going=args.keep_going, list_only=args.list)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab.tftptree import SEED_DIR, seed_tree, write_dnsmasq_conf
+from pxelab.lab.services.tftptree import SEED_DIR, seed_tree, write_dnsmasq_conf
 
 
 @pytest.fixture

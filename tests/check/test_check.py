@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pxelab.cli import main
-from pxelab.lab.tftptree import seed_tree
+from pxelab.lab.services.tftptree import seed_tree
 from tests.conftest import require_tool
 
 WYSE = [

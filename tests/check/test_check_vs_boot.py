@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from pxelab.cli import main
-from pxelab.lab.tftptree import SEED_DIR, seed_tree, write_dnsmasq_conf
+from pxelab.lab.services.tftptree import SEED_DIR, seed_tree, write_dnsmasq_conf
 from tests.conftest import require_tool
 
 ROM = Path("/usr/lib/ipxe/qemu/pxe-rtl8139.rom")

@@ -1,11 +1,11 @@
 """A PXE segment in namespaces for the scripted client: router, proxy, one client host.
 
-`pxe_segment(...)` builds a Lab (pxelab.lab.net) with
+`pxe_segment(...)` builds a Lab (pxelab.lab.network.topology) with
 - rtr 192.168.10.1: dnsmasq as a plain home-router DHCP server (no PXE, no-ping), or
   `pxelab router` (router="pxelab"), with the seed machine's static lease
   00:80:64:71:ab:0a -> 192.168.10.21;
 - pxe 192.168.10.20: dnsmasq with the seed's dnsmasq.conf (tftp-root pointed at the seed tree
-  built by pxelab.lab.tftptree) plus any lab-only lines a test adds, or `pxelab serve
+  built by pxelab.lab.services.tftptree) plus any lab-only lines a test adds, or `pxelab serve
   --dnsmasq-conf` on the same file (proxy="pxelab");
 - cl: the client namespace, eth0 with the given MAC and no IPv4 address;
 and `probe(seg, *args)` runs `pxelab probe --json` in cl and returns (exit code, JSON).
@@ -160,8 +160,8 @@ def pxe_segment(
     router_extra: str = "",
     client_ipv4: str | None = None,
 ) -> Iterator[Segment]:
-    from pxelab.lab import tftptree
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
+    from pxelab.lab.services import tftptree
 
     work = Path(tempfile.mkdtemp(prefix="pxelab-client-", dir="/tmp"))
     try:

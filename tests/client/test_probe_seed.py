@@ -62,7 +62,7 @@ def config_names_served(log: list[str]) -> list[str]:
 
 
 def test_select_label_fetches_kernel_and_initrd_in_full() -> None:
-    from pxelab.lab.tftptree import placeholder
+    from pxelab.lab.services.tftptree import placeholder
 
     with pxe_segment() as seg:
         rc, data = probe(seg, "--profile", "ipxe", "--select", "tc476_wyse_test")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pxelab.lab import tftptree
+from pxelab.lab.services import tftptree
 from tests.client.conftest import SEED_UUID, probe, pxe_segment
 
 pytestmark = pytest.mark.root

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pxelab.lab.storm import PxeSegment, proxy_restart_drill, tftp_restart_drill
+from pxelab.lab.drills.storm import PxeSegment, proxy_restart_drill, tftp_restart_drill
 from pxelab.serve.events import read_events
 
 pytestmark = pytest.mark.root

@@ -282,13 +282,13 @@ def test_fuzz_hostile_dhcp_layouts(seed: int) -> None:
        st.sampled_from(["udp", "tcp"]))
 def test_fuzz_netem_relay_completes_checksums(payload: bytes, port: int, ip: int, l4: str
                                               ) -> None:
-    """The impairment relay (pxelab.lab.netem) completes the checksum a veth leaves to the NIC:
+    """The impairment relay (lab.network.netem) completes the checksum a veth leaves to the NIC:
     scapy's own checksum is the reference; truncated or odd frames come back unchanged."""
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
 
-    from pxelab.lab.netem import complete_checksum
+    from pxelab.lab.network.netem import complete_checksum
 
     net = IP(src="192.168.10.29", dst="192.168.10.20") if ip == 4 else IPv6(src="fd00::1",
                                                                            dst="fd00::2")

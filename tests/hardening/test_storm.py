@@ -1,11 +1,11 @@
 """A boot storm, short form: 20 scripted clients at once against `pxelab serve` in one lab
-(pxelab.lab.storm; 200 and the dnsmasq comparison are in benchmarks/reliability.py)."""
+(pxelab.lab.drills.storm; 200 and the dnsmasq comparison are in benchmarks/reliability.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pxelab.lab.storm import PxeSegment
+from pxelab.lab.drills.storm import PxeSegment
 
 pytestmark = pytest.mark.root
 
@@ -23,7 +23,7 @@ def test_storm_of_20_every_client_gets_the_menu(record_property) -> None:
 
 _FLOOD = """
 import socket, sys, time
-from pxelab.lab.corpus import discover
+from pxelab.lab.drills.corpus import discover
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[2], 68))
 p = discover("52:54:00:ff:ff:ff", 7)
@@ -47,7 +47,7 @@ def test_a_flood_from_one_mac_does_not_starve_other_clients() -> None:
     # Without the limit (log-dhcp on, as in the seed) no client was served.
     import sys
 
-    from pxelab.lab.storm import CLIENT_IP, PROXY_IP
+    from pxelab.lab.drills.storm import CLIENT_IP, PROXY_IP
 
     with PxeSegment(proxy="pxelab") as seg:
         flood = seg.cl.popen([sys.executable, "-c", _FLOOD, PROXY_IP, CLIENT_IP, "25", "10000"],

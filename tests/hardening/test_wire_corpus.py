@@ -1,5 +1,5 @@
 """Malformed packets on the wire, against `pxelab serve` in a lab: after every batch of the
-corpus (pxelab.lab.corpus) a valid client is still served correctly, and the proxy and the TFTP
+corpus (lab.drills.corpus) a valid client is still served correctly, and the proxy and the TFTP
 server log the bad packets rate-limited (one warning per 10 s, with a count), not once per
 packet."""
 
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pxelab.lab.storm import CLIENT_IP, PROXY_IP, PxeSegment
+from pxelab.lab.drills.storm import CLIENT_IP, PROXY_IP, PxeSegment
 
 pytestmark = pytest.mark.root
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.root
 def test_corpus_on_the_wire_every_batch_survived() -> None:
     with PxeSegment(proxy="pxelab") as seg:
         start = time.monotonic()
-        proc = seg.cl.run([sys.executable, "-m", "pxelab.lab.corpus", "--server", PROXY_IP,
+        proc = seg.cl.run([sys.executable, "-m", "pxelab.lab.drills.corpus", "--server", PROXY_IP,
                            "--local", CLIENT_IP, "--file", "pxelinux.0",
                            "--expect", str(seg.tree / "pxelinux.0")], timeout=300)
         elapsed = time.monotonic() - start

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab import report
-from pxelab.lab.runner import Result, run_scenario
-from pxelab.lab.scenario import load
+from pxelab.lab.report import html as report
+from pxelab.lab.scenario.model import load
+from pxelab.lab.scenario.runner import Result, run_scenario
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]

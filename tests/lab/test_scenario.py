@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab.scenario import ScenarioError, load
+from pxelab.lab.scenario.model import ScenarioError, load
 
 GOOD = """
 description = "test"

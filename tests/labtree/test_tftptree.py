@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from pxelab.lab import tftptree
+from pxelab.lab.services import tftptree
 
 
 def test_seed_tree_has_pxelinux_modules_menu_and_images(tmp_path: Path) -> None:

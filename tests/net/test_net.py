@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab.net import Lab, check_privileges, cleanup
+from pxelab.lab.network.topology import Lab, check_privileges, cleanup
 from tests.conftest import require_tool
 
 pytestmark = pytest.mark.root
@@ -135,7 +135,7 @@ def test_impairments_are_applied_and_removed():
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
     lab = Lab(lab_id=sys.argv[1]).start()
     h = lab.add_host("a", ipv4="192.168.10.2/24")
     lab.add_host("b", ipv4="192.168.10.3/24")

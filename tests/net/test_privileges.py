@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pxelab.lab.net as net
+import pxelab.lab.network.topology as net
 
 
 def test_not_root_without_cap_net_admin(monkeypatch):

@@ -86,7 +86,7 @@ DIFFERENT_ON_PURPOSE: dict[str, str] = {
 
 
 def _run_lab(tmp_path: Path, which: str) -> dict[str, list[dict]]:
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     conf = tmp_path / f"{which}.conf"
     conf.write_text(CONF)

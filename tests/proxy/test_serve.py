@@ -121,7 +121,7 @@ address = "192.168.10.20"
 
 @pytest.mark.root
 def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     conf = _seed_with_root(tmp_path)
     events = tmp_path / "events.jsonl"
@@ -228,7 +228,7 @@ def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
 
 @pytest.mark.root
 def test_reply_delay(tmp_path: Path) -> None:
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     conf = tmp_path / "delay.conf"
     conf.write_text(

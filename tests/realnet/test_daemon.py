@@ -108,8 +108,8 @@ def _value(m: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
-    from pxelab.lab import tftptree
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
+    from pxelab.lab.services import tftptree
 
     work = Path(tempfile.mkdtemp(prefix="pxelab-realnet-", dir="/tmp"))
     try:
@@ -286,8 +286,8 @@ def test_unit_capabilities_are_enough() -> None:
     """Started as root with only the unit's bounding set (CAP_NET_BIND_SERVICE, CAP_SETUID,
     CAP_SETGID: not even CAP_NET_RAW, this kernel binds to a device without it), the server
     binds, drops to nobody and serves a file."""
-    from pxelab.lab import tftptree
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
+    from pxelab.lab.services import tftptree
 
     setpriv = require_tool("setpriv")
     atftp = require_tool("atftp")
@@ -364,8 +364,8 @@ def test_metric_labels_stay_bounded() -> None:
 def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from pxelab.lab import tftptree
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
+    from pxelab.lab.services import tftptree
     from pxelab.serve.privileges import status_ids
 
     atftp = require_tool("atftp")
@@ -428,7 +428,7 @@ def test_reload_switches_the_tftp_root_between_two_requests() -> None:
 
     import tftpy
 
-    from pxelab.lab import tftptree
+    from pxelab.lab.services import tftptree
     from pxelab.serve.reload import ConfigSource, Reloader
     from pxelab.serve.server import PxeServer
 

@@ -41,7 +41,7 @@ def start_router(lab, rtr, events: Path, *extra: str, subnet: str = "192.168.10.
 
 @pytest.fixture
 def router_lab(tmp_path: Path) -> Iterator[RouterLab]:
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     with Lab() as lab:
         rtr = lab.add_host("rtr", ipv4="192.168.10.1/24", ipv6="fd00:10::1/64")

@@ -91,7 +91,7 @@ def test_rdisc6_sees_an_advertisement_within_a_second(router_lab):
 
 def test_perfdhcp_500_exchanges_unique_addresses_no_nak(tmp_path):
     """Relayed through perfdhcp's own address (giaddr), as a relay agent would."""
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
     from pxelab.serve.events import read_events
 
     perfdhcp = require_tool("perfdhcp")
@@ -117,7 +117,7 @@ def test_perfdhcp_500_exchanges_unique_addresses_no_nak(tmp_path):
 
 def test_quirk_require_client_id(tmp_path):
     """require-client-id: a client without option 61 (dhclient by default) gets nothing."""
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     busybox = require_tool("busybox")
     events = tmp_path / "router.jsonl"
@@ -140,7 +140,7 @@ def test_quirk_require_client_id(tmp_path):
 
 
 def test_garbage_does_not_stop_the_router_and_leases_reach_the_file(tmp_path):
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
     from pxelab.serve.events import read_events
 
     busybox = require_tool("busybox")
@@ -211,7 +211,7 @@ def test_plain_router_sends_no_pxe_options_and_unicasts(router_lab):
 
 
 def test_quirks_option60_broadcast_only_reply_delay(tmp_path):
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     with Lab() as lab:
         rtr = lab.add_host("rtr", ipv4="192.168.10.1/24")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab import tftptree
-from pxelab.lab.net import Lab
+from pxelab.lab.network.topology import Lab
+from pxelab.lab.services import tftptree
 from tests.conftest import require_tool
 
 ROUTER_CONF = """\
@@ -155,8 +155,7 @@ def seed_lab(tmp_path: Path) -> Iterator[Callable[..., SeedLab]]:
 @pytest.fixture(scope="session")
 def guest() -> dict[str, Path]:
     """The test guest (kernels + initramfs), built once into ~/.cache/pxelab/guest."""
-    from pxelab.lab import guest as guest_mod
-
+    from pxelab.lab.machines import guest as guest_mod
     if shutil.which("apt-get") is None:
         pytest.fail("building the test guest needs apt-get (Debian)")
     return guest_mod.build()

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from pxelab.lab.console import BootFailed
-from pxelab.lab.machine import load_profile, pxelinux_uuid_name
-from pxelab.lab.vm import VM
+from pxelab.lab.machines.console import BootFailed
+from pxelab.lab.machines.profile import load_profile, pxelinux_uuid_name
+from pxelab.lab.machines.vm import VM
 from tests.vm.conftest import SEED_ENTRIES
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu]

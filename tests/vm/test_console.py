@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab.console import (
+from pxelab.lab.machines.console import (
     BootFailed,
     Console,
     ConsoleClosed,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pxelab.lab import guest as guest_mod
+from pxelab.lab.machines import guest as guest_mod
 from tests.conftest import require_tool
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.lab.machine import (
+from pxelab.lab.machines.profile import (
     ProfileError,
     available_profiles,
     load_profile,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pxelab.lab.vm import VM, VMLaunchError, firmware_runs, resolve_accel
+from pxelab.lab.machines.vm import VM, VMLaunchError, firmware_runs, resolve_accel
 
 pytestmark = [pytest.mark.qemu]
 

@@ -23,7 +23,7 @@ EXCHANGE = str(Path(__file__).with_name("udp_exchange.py"))
 def dnsmasq_lab(tmp_path):
     """A lab with dnsmasq as the DHCP server on `srv` and an empty host `cli`; yields
     (client host, function that stops dnsmasq and returns its log)."""
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     dnsmasq = require_tool("dnsmasq")
     with Lab() as lab:

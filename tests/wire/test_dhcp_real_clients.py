@@ -24,7 +24,7 @@ SERVER, OFFERED = "192.168.10.1", "192.168.10.100"
 
 @pytest.fixture
 def lab():
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     with Lab() as lab:
         srv = lab.add_host("srv", ipv4=f"{SERVER}/24")

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pxelab.lab.assertions import StepFailure, compare_menu, screen_contains
-from pxelab.lab.scenario import Client, Scenario, Step
-from pxelab.lab.timeline import Timeline
+from pxelab.lab.report.results import ClientResult
+from pxelab.lab.report.timeline import Timeline
+from pxelab.lab.scenario.assertions import StepFailure, compare_menu, screen_contains
+from pxelab.lab.scenario.model import Client, Scenario, Step
+from pxelab.lab.services.commands import pxelab_command
 
 
 @dataclass
@@ -29,15 +31,15 @@ class Outcome:
 
 
 def guest_artifact(name: str) -> Path:
-    """A file of the test guest (`python -m pxelab.lab.guest` builds them into the cache)."""
+    """A file of the test guest (`python -m pxelab.lab.machines.guest` puts them into the cache)."""
     try:
-        from pxelab.lab import guest
+        from pxelab.lab.machines import guest
     except ImportError as exc:
         raise RuntimeError(f"the test guest builder is not available: {exc}") from None
     finder = getattr(guest, "artifact", None)
     if finder is not None:
         return Path(finder(name))
-    raise RuntimeError("pxelab.lab.guest has no artifact(name) function")
+    raise RuntimeError("pxelab.lab.machines.guest has no artifact(name) function")
 
 
 def make(client: Client, lab: Any, work: Path, scn: Scenario) -> Any:
@@ -124,10 +126,8 @@ class ScriptedClient:
         self.mac = client.mac or self.host.mac
 
     def argv(self, select: str | None) -> list[str]:
-        from pxelab.lab.runner import _pxelab
-
         c = self.client
-        argv = [*_pxelab(), "probe", "--interface", "eth0", "--json", "--profile", c.profile,
+        argv = [*pxelab_command(), "probe", "--interface", "eth0", "--json", "--profile", c.profile,
                 "--timeout", str(int(c.timeout))]  # fmt: skip
         if c.mac:
             argv += ["--mac", c.mac]
@@ -148,8 +148,6 @@ class ScriptedClient:
         return proc, f"$ {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}\n"
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
-        from pxelab.lab.runner import ClientResult
-
         c = self.client
         t0 = time.monotonic()
         select = c.select or next((s.value for s in c.steps if s.action == "select"), None)
@@ -282,7 +280,7 @@ def vm_profile(client: Client) -> Any:
     """The client's machine profile with its overrides, MAC and UUID applied."""
     from dataclasses import fields, replace
 
-    from pxelab.lab.machine import load_profile
+    from pxelab.lab.machines.profile import load_profile
 
     profile = load_profile(client.profile)
     if client.overrides:
@@ -325,8 +323,6 @@ class VmClient:
         self.mac = self.profile.nic.mac
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
-        from pxelab.lab.runner import ClientResult
-
         c = self.client
         console = ""
         client_deadline = min(deadline, time.monotonic() + c.timeout)
@@ -350,7 +346,7 @@ class VmClient:
     def _boot(
         self, res: Any, timeline: Timeline, deadline: float, attempt: int
     ) -> tuple[StepFailure | None, str]:
-        from pxelab.lab.vm import VM
+        from pxelab.lab.machines.vm import VM
 
         c = self.client
         self.menu_at = None
@@ -383,7 +379,7 @@ class VmClient:
         return min(step.timeout, left) if step.timeout else left
 
     def _step(self, vm: Any, step: Step, deadline: float) -> None:
-        from pxelab.lab.console import BootFailed, ConsoleError
+        from pxelab.lab.machines.console import BootFailed, ConsoleError
 
         con = vm.console
         where = _where(self.client, step)
@@ -425,7 +421,7 @@ class VmClient:
 
     @staticmethod
     def _select(con: Any, label: str, timeout: float) -> None:
-        from pxelab.lab.console import ConsoleError
+        from pxelab.lab.machines.console import ConsoleError
 
         try:
             con.select(label, timeout)

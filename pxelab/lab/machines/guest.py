@@ -1,6 +1,6 @@
 """The test guest: Debian kernels and a busybox initramfs, built from vm/guest/recipe.toml.
 
-`python -m pxelab.lab.guest` (or `artifact(name)` on first use) downloads the packages the
+`python -m pxelab.lab.machines.guest` (or `artifact(name)` on first use) downloads the packages the
 recipe names with apt-get of its own (own sources, lists and architecture: nothing is installed
 and the system's apt state is not touched), takes the kernel and busybox out of them, and writes
 into ~/.cache/pxelab/guest:
@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RECIPE_DIR = REPO / "vm" / "guest"
 ARTIFACTS = ("kernel-amd64", "kernel-686", "initrd")
 MARKER = "PXELAB-GUEST-CMDLINE: "
@@ -301,7 +301,7 @@ def _build(cache: Path, recipe_dir: Path, outputs: dict[str, Path], log: Any) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pxelab.lab.guest", description="build the lab's test guest"
+        prog="python -m pxelab.lab.machines.guest", description="build the lab's test guest"
     )
     parser.add_argument("--cache", type=Path, default=None, help=f"default: {cache_dir()}")
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ directions with netem's semantics:
 - corrupt: flip one random bit in this share;
 - rate: serialise frames at this bit rate ("10mbit", "512kbit", "1gbit", bits per second).
 
-Run by the lab as `python -m pxelab.lab.netem --port vpc --tap ipc [--loss 10 ...]` inside the
+Run by the lab as `python -m pxelab.lab.network.netem --port vpc --tap ipc [--loss 10 ...]` in the
 bridge namespace; it prints "ready" once both sides are open and runs until SIGTERM.
 """
 
@@ -216,7 +216,7 @@ def complete_checksum(frame: bytes) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pxelab.lab.netem")
+    p = argparse.ArgumentParser(prog="python -m pxelab.lab.network.netem")
     p.add_argument("--port", required=True)
     p.add_argument("--tap", required=True)
     p.add_argument("--loss", type=float, default=0.0)

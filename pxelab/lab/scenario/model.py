@@ -493,14 +493,15 @@ def _client(r: _Reader, index: int) -> Client:
 
 
 def _client_profiles() -> tuple[str, ...] | None:
-    d = Path(__file__).resolve().parent.parent / "client" / "profiles"
-    names = tuple(sorted(p.stem for p in d.glob("*.toml")))
-    return names or None
+    from pxelab.client.profile import available
+
+    return tuple(available()) or None
 
 
 def _vm_profiles() -> tuple[str, ...] | None:
-    d = Path(__file__).resolve().parent.parent.parent / "vm"
-    names = tuple(sorted(p.stem for p in d.glob("*.toml")))
+    from pxelab.lab.machines.profile import PROFILE_DIR
+
+    names = tuple(sorted(p.stem for p in PROFILE_DIR.glob("*.toml")))
     return names or None
 
 

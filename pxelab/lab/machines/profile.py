@@ -1,7 +1,7 @@
 """QEMU machine profiles: the TOML files in vm/ (pc-bios, uefi-x64, wyse-sx0) as typed objects.
 
 A profile says what the machine is (QEMU binary, board, CPU, memory, firmware, NIC, option ROM,
-MAC, SMBIOS UUID, accelerator); `pxelab.lab.vm` adds what the run needs (tap, console, QMP).
+MAC, SMBIOS UUID, accelerator); `machines.vm` adds what the run needs (tap, console, QMP).
 
     profile = load_profile("wyse-sx0")           # a name in vm/, or a path to a .toml
     argv = profile.machine_args(accel="tcg", vars_file=tmp / "vars.fd")
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROFILE_DIR = REPO / "vm"
 
 ACCELERATORS = ("tcg", "kvm", "auto")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pxelab.lab.scenario import Expect
+from pxelab.lab.report.results import render_failure
+from pxelab.lab.scenario.model import Expect
 
 
 @dataclass
@@ -31,16 +32,7 @@ class StepFailure(Exception):
         return f"{self.where}: expected {self.expected}; got {self.actual}"
 
     def render(self, report: str | None = None) -> str:
-        lines = [
-            f"failed at: {self.where}",
-            f"expected:  {self.expected}",
-            f"actual:    {self.actual}",
-        ]
-        if self.screen:
-            lines += ["screen:", *(f"  | {row}" for row in self.screen.rstrip("\n").splitlines())]
-        if report:
-            lines.append(f"report:    {report}")
-        return "\n".join(lines)
+        return render_failure(self.where, self.expected, self.actual, self.screen, report)
 
 
 def normalise_file(name: str, roots: Iterable[str] = ()) -> str:

@@ -1,7 +1,7 @@
 """Malformed packets on the wire: a corpus sent to a live proxy and TFTP server, batch by batch,
 each batch followed by a valid client that must still be served correctly.
 
-    python -m pxelab.lab.corpus --server 192.168.10.20 --file pxelinux.0 --expect PATH
+    python -m pxelab.lab.drills.corpus --server 192.168.10.20 --file pxelinux.0 --expect PATH
 
 Run inside a lab namespace (it broadcasts DHCP on `--interface`). Batches: DHCP to 67
 (broadcast and unicast) and 4011 — truncated, bad option lengths, overload that points at
@@ -301,7 +301,7 @@ def run(server: str, iface: str, local: str, tftp_file: str, expect: bytes, seed
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pxelab.lab.corpus", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m pxelab.lab.drills.corpus", description=__doc__)
     p.add_argument("--server", required=True)
     p.add_argument("--interface", default="eth0")
     p.add_argument("--local", required=True, help="this host's address on the interface")

@@ -11,7 +11,7 @@ is how :func:`cleanup` finds what a killed run left.
 
 Example::
 
-    from pxelab.lab.net import Lab
+    from pxelab.lab.network.topology import Lab
 
     with Lab() as lab:                                   # random lab id, 192.168.10.0/24
         rtr = lab.add_host("rtr", ipv4="192.168.10.1/24", ipv6="fd00:10::1/64")
@@ -599,12 +599,12 @@ class Lab:
         With the kernel's netem the qdisc goes on both sides of a host's cable (bridge port:
         traffic to the host; the host's eth0: traffic from it); a tap gets it on the bridge
         side only (traffic to the VM). On a kernel without netem (like this CI machine's) the
-        port is cut out of the bridge and a user-space relay (pxelab.lab.netem) takes its place,
+        port is cut out of the bridge and a user-space relay (network.netem) takes its place,
         impairing both directions, taps included. Reordering needs a delay (the reordered share
         goes at once, the rest is delayed). Calling again replaces the settings; all values None
         removes the impairment. Returns the "ns/dev" list touched.
         """
-        from pxelab.lab.netem import Impairment, parse_rate
+        from pxelab.lab.network.netem import Impairment, parse_rate
 
         self._require_open()
         if reorder and not delay_ms:
@@ -690,7 +690,7 @@ class Lab:
 
             _in_ns(self.bridge_ns, swap)
         proc = self.popen_in_bridge(
-            [sys.executable, "-m", "pxelab.lab.netem", "--port", port, "--tap", side,
+            [sys.executable, "-m", "pxelab.lab.network.netem", "--port", port, "--tap", side,
              *imp.args()],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -874,3 +874,18 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
+
+
+def cleanup_command(lab_id: str | None = None) -> int:
+    """`pxelab lab --cleanup [--lab-id ID]`: what it removed, one line each; 1 if something
+    could not be removed or no lab can be built here."""
+    problem = check_privileges()
+    if problem:
+        print(f"pxelab lab --cleanup: {problem}")
+        return 1
+    removed = cleanup(f"{PREFIX}{lab_id}-" if lab_id else PREFIX)
+    for line in removed:
+        print(f"removed {line}")
+    if not removed:
+        print("nothing to clean up")
+    return 1 if any("NOT removed" in line for line in removed) else 0

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 
 from qemu.qmp import QMPClient
 
-from pxelab.lab.console import Console, Deadline, open_pty
-from pxelab.lab.machine import Profile, load_profile
+from pxelab.lab.machines.console import Console, Deadline, open_pty
+from pxelab.lab.machines.profile import Profile, load_profile
 
 T = TypeVar("T")
 
@@ -170,7 +170,7 @@ class VM:
             self.profile = self.profile.with_uuid(uuid)
         self.name = name
         self.tap = tap
-        # A pxelab.lab.net.Lab: run in its bridge namespace (where its taps are), marked with
+        # A network.topology.Lab: run in its bridge namespace (where its taps are), marked with
         # its id so `pxelab lab --cleanup` finds a QEMU a killed run left behind.
         self.netns = lab.bridge_ns if lab is not None and netns is None else netns
         self.env = dict(os.environ)

@@ -10,24 +10,32 @@ success, failure, timeout and Ctrl-C. The report folder is written last, from wh
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pxelab.lab import clients as client_mod
-from pxelab.lab.assertions import StepFailure, check_expect, dnsmasq_events, tftp_requests
-from pxelab.lab.scenario import SCENARIO_FILE, Scenario
-from pxelab.lab.timeline import Timeline
+from pxelab.lab.network.topology import Lab
+from pxelab.lab.report import html as report_mod
+from pxelab.lab.report.results import ClientResult, Result
+from pxelab.lab.report.timeline import Timeline
+from pxelab.lab.scenario import clients as client_mod
+from pxelab.lab.scenario.assertions import (
+    StepFailure,
+    check_expect,
+    dnsmasq_events,
+    tftp_requests,
+)
+from pxelab.lab.scenario.model import SCENARIO_FILE, Scenario
+from pxelab.lab.services import tftptree
+from pxelab.lab.services.commands import dnsmasq_command, pxelab_command
+from pxelab.serve.events import read_events
 
 ProgressFn = Callable[[str, str], None]  # (scenario name, phase)
 
@@ -35,62 +43,8 @@ SERVICE_READY_TIMEOUT = 15.0
 RA_ADDRESS = "fd00:10::1/64"
 
 
-@dataclass
-class ClientResult:
-    name: str
-    kind: str
-    passed: bool
-    reason: str = ""
-    time_to_menu_s: float | None = None
-    screen: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Result:
-    scenario: str
-    file: str
-    passed: bool
-    reason: str = ""
-    time_to_menu_s: float | None = None
-    duration_s: float = 0.0
-    lab_id: str = ""
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    clients: list[ClientResult] = field(default_factory=list)
-    failure: dict[str, Any] | None = None
-    report_dir: str | None = None
-    screen: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("screen", None)
-        return d
-
-    def failure_text(self) -> str:
-        """What pytest and the CLI show for a failure: step, expected, actual, screen, report."""
-        if self.passed:
-            return ""
-        if self.failure:
-            f = StepFailure(
-                self.failure["where"], self.failure["expected"], self.failure["actual"],
-                self.failure.get("screen", ""),
-            )  # fmt: skip
-            return f.render(self.report_dir)
-        text = f"failed: {self.reason}"
-        if self.screen:
-            text += "\nscreen:\n" + "\n".join(f"  | {r}" for r in self.screen.splitlines())
-        if self.report_dir:
-            text += f"\nreport:    {self.report_dir}"
-        return text
-
-
 class ServiceError(RuntimeError):
     pass
-
-
-def _pxelab() -> list[str]:
-    """The pxelab command as this interpreter runs it (works in a venv and as root)."""
-    return [sys.executable, "-m", "pxelab"]
 
 
 def _tree_ignore(directory: str, names: list[str]) -> list[str]:
@@ -101,8 +55,6 @@ def build_tree(scn: Scenario, work: Path) -> Path:
     """The TFTP root a scenario serves: its own tftp_root, or PXELINUX + the scenario folder."""
     if scn.proxy.tftp_root is not None:
         return scn.proxy.tftp_root
-    from pxelab.lab import tftptree
-
     root = work / "tftpboot"
     shutil.copytree(scn.tftp.source or scn.directory, root, ignore=_tree_ignore,
                     dirs_exist_ok=True)
@@ -180,12 +132,12 @@ class _Services:
             conf.chmod(0o644)
             log = self.work / "router.log"
             self.dnsmasq_logs.append((log, "router"))
-            self._start(host, "router", _dnsmasq_argv(conf, self.work / "router.pid"), True)
+            self._start(host, "router", dnsmasq_command(conf, self.work / "router.pid"), True)
             return
         events = self.work / "events-router.jsonl"
         self.event_files.append(events)
         argv = [
-            *_pxelab(), "router", "--interface", "eth0", "--address", str(r.address),
+            *pxelab_command(), "router", "--interface", "eth0", "--address", str(r.address),
             "--pool", f"{r.pool[0]}-{r.pool[1]}", "--events", str(events),
             "--lease-time", str(r.lease_time),
         ]  # fmt: skip
@@ -198,8 +150,6 @@ class _Services:
         self._start(host, "router", argv)
 
     def start_proxy(self, host: Any) -> None:
-        from pxelab.lab import tftptree
-
         p = self.scn.proxy
         conf = None
         if p.dnsmasq_conf is not None:
@@ -210,11 +160,11 @@ class _Services:
         if p.implementation == "dnsmasq":
             assert conf is not None
             self.dnsmasq_logs.append((self.work / "proxy.log", "proxydhcp"))
-            self._start(host, "proxy", _dnsmasq_argv(conf, self.work / "proxy.pid"), True)
+            self._start(host, "proxy", dnsmasq_command(conf, self.work / "proxy.pid"), True)
             return
         events = self.work / "events-proxy.jsonl"
         self.event_files.append(events)
-        argv = [*_pxelab(), "serve", "--user", "root",
+        argv = [*pxelab_command(), "serve", "--user", "root",
             "--interface", "eth0", "--tftp-root", str(self.tree),
                 "--events", str(events)]  # fmt: skip
         if conf is not None:
@@ -252,8 +202,6 @@ class _Services:
             time.sleep(0.1)
 
     def events(self) -> list[dict[str, Any]]:
-        from pxelab.serve.events import read_events
-
         out: list[dict[str, Any]] = []
         for f in self.event_files:
             out.extend(read_events(f))
@@ -269,12 +217,6 @@ def _stamp_lines(stream: Any, log: Path) -> None:
     with log.open("w", buffering=1) as out:
         for raw in iter(stream.readline, b""):
             out.write(f"{time.time():.6f}\t{raw.decode(errors='replace')}")
-
-
-def _dnsmasq_argv(conf: Path, pidfile: Path) -> list[str]:
-    # -k: foreground; --log-facility=-: log to stderr (our log file); -9: no lease file.
-    return ["dnsmasq", "-C", str(conf), "-k", "--log-facility=-", "-9",
-            f"--pid-file={pidfile}", "--user=root", "--group=root"]  # fmt: skip
 
 
 def _local_addrs(ss_output: str) -> list[str]:
@@ -320,8 +262,6 @@ def run_scenario(
     lab_id: str | None = None,
 ) -> Result:
     """Run one scenario; never raises for a scenario that fails (the Result says why)."""
-    from pxelab.lab import report as report_mod
-
     timeline = Timeline(lambda phase: progress(scn.name, phase) if progress else None)
     result = Result(scenario=scn.name, file=str(scn.file), passed=False)
     artifacts: dict[str, Any] = {"console": "", "events": [], "capture": None}
@@ -359,8 +299,6 @@ def _run(
     lab_id: str | None,
     report_dir: Path | None,
 ) -> None:
-    from pxelab.lab.net import Lab
-
     with timeline.phase("tree"):
         tree = build_tree(scn, work)
     capture = work / "capture.pcap"
@@ -472,152 +410,3 @@ def boot_phases(
         if stop is None or stop < t:
             continue
         timeline.add(f"{client.name} {name}", t, stop - t)
-
-
-# -------------------------------------------------------------------------- many scenarios
-
-_PHASE = "PXELAB-PHASE "
-_WORKERS: set[subprocess.Popen[str]] = set()
-
-
-def _forward_signal(signum: int, frame: Any) -> None:
-    """SIGTERM to the runner reaches every worker, which tears its lab down."""
-    for proc in list(_WORKERS):
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
-    raise SystemExit(128 + signum)
-
-
-def result_from_dict(d: dict[str, Any]) -> Result:
-    d = dict(d)
-    d["clients"] = [ClientResult(**c) for c in d.get("clients", [])]
-    return Result(**d)
-
-
-def _run_in_subprocess(
-    scn: Scenario, report_root: Path | None, progress: ProgressFn | None
-) -> Result:
-    """One scenario in a process of its own (own lab, own signal handlers), phases on stdout."""
-    with tempfile.TemporaryDirectory(prefix="pxelab-result-") as tmp:
-        out = Path(tmp) / "result.json"
-        argv = [sys.executable, "-m", "pxelab.lab.runner", str(scn.file), "--result", str(out)]
-        if report_root is not None:
-            argv += ["--report-dir", str(report_root / scn.name)]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        _WORKERS.add(proc)
-        tail: list[str] = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(_PHASE):
-                if progress:
-                    progress(scn.name, line[len(_PHASE) :].strip())
-            else:
-                tail = [*tail[-20:], line.rstrip("\n")]
-        code = proc.wait()
-        _WORKERS.discard(proc)
-        if out.exists():
-            return result_from_dict(json.loads(out.read_text()))
-        why = f"worker exited with code {code}: " + ("\n".join(tail[-5:]) or "(no output)")
-        return Result(scn.name, str(scn.file), False, why)
-
-
-def run_many(
-    scenarios: list[Scenario],
-    *,
-    report_root: Path | None,
-    jobs: int = 1,
-    keep_going: bool = True,
-    progress: ProgressFn | None = None,
-) -> list[Result]:
-    """Run scenarios, `jobs` at a time (each in a process of its own when jobs > 1)."""
-    results: list[Result] = []
-    if jobs <= 1:
-        for scn in scenarios:
-            rd = report_root / scn.name if report_root else None
-            res = run_scenario(scn, report_dir=rd, progress=progress)
-            results.append(res)
-            if not res.passed and not keep_going:
-                break
-        return results
-
-    order = {s.name: i for i, s in enumerate(scenarios)}
-    stop = threading.Event()
-
-    def one(scn: Scenario) -> Result | None:
-        if stop.is_set():
-            return None
-        return _run_in_subprocess(scn, report_root, progress)
-
-    import signal
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        # Ctrl-C reaches the workers anyway (same process group); SIGTERM is sent to us alone.
-        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _forward_signal)}
-    try:
-        _run_pool(scenarios, jobs, one, results, keep_going, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for proc in list(_WORKERS):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-    results.sort(key=lambda r: order.get(r.scenario, 0))
-    return results
-
-
-def _run_pool(
-    scenarios: list[Scenario],
-    jobs: int,
-    one: Callable[[Scenario], Result | None],
-    results: list[Result],
-    keep_going: bool,
-    stop: threading.Event,
-) -> None:
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending = {pool.submit(one, s) for s in scenarios}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                res = fut.result()
-                if res is None:
-                    continue
-                results.append(res)
-                if not res.passed and not keep_going:
-                    stop.set()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Worker entry: `python -m pxelab.lab.runner FILE --result OUT [--report-dir DIR]`."""
-    import argparse
-
-    from pxelab.lab.scenario import load
-
-    parser = argparse.ArgumentParser(prog="pxelab.lab.runner")
-    parser.add_argument("file")
-    parser.add_argument("--result", required=True)
-    parser.add_argument("--report-dir")
-    args = parser.parse_args(argv)
-
-    def progress(name: str, phase: str) -> None:
-        print(f"{_PHASE}{phase}", flush=True)
-
-    res = run_scenario(
-        load(args.file),
-        report_dir=Path(args.report_dir) if args.report_dir else None,
-        progress=progress,
-    )
-    d = res.as_dict()
-    d["screen"] = res.screen
-    Path(args.result).write_text(json.dumps(d, default=str))
-    return 0 if res.passed else 1
-
-
-def write_result_json(path: Path, result: Result) -> None:
-    path.write_text(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

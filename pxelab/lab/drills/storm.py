@@ -4,7 +4,7 @@
         out = seg.storm(20)                       # {"clients", "served", "last_menu_s", ...}
         seg.restart_proxy()
 
-One namespace and one process drive every client (``python -m pxelab.lab.storm`` inside ``cl``):
+One namespace and one process drive every client (``python -m pxelab.lab.drills.storm`` in ``cl``):
 each client is a thread running the scripted client's walk (pxelab.client.walk) with a MAC of its
 own. 200 namespaces with 200 Python interpreters (scapy alone is ~1 s of CPU each to import)
 would measure the machine's two cores, not the servers; one process with 200 identities puts the
@@ -29,6 +29,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from pxelab.lab.network.topology import Lab
+from pxelab.lab.services import tftptree
+from pxelab.lab.services.commands import pxelab_command
 
 ROUTER_IP, PROXY_IP, CLIENT_IP = "192.168.10.1", "192.168.10.20", "192.168.10.29"
 POOL = (30, 250)
@@ -109,9 +113,6 @@ class PxeSegment:
         shutil.rmtree(self.work, ignore_errors=True)
 
     def _build(self) -> None:
-        from pxelab.lab import tftptree
-        from pxelab.lab.net import Lab
-
         self.tree = tftptree.seed_tree(self.work / "tftpboot")
         self.conf = tftptree.write_dnsmasq_conf(tftptree.SEED_DIR / "dnsmasq.conf",
                                                 self.work / "proxy.conf", self.tree,
@@ -137,7 +138,7 @@ class PxeSegment:
             self.proxy_proc = _dnsmasq(self.pxe, self.conf, self.proxy_log,
                                        self.work / "proxy.leases")
             return
-        argv = [sys.executable, "-m", "pxelab", "serve", "--user", "root",
+        argv = [*pxelab_command(), "serve", "--user", "root",
             "--dnsmasq-conf", str(self.conf),
                 "--interface", "eth0", "--events", str(self.work / "proxy.events")]
         argv += [] if tftp else ["--no-tftp"]
@@ -170,7 +171,7 @@ class PxeSegment:
     def storm(self, clients: int, *, timeout: float = 120.0, profile: str = "pxe-2.0-rom",
               first_mac: int = 1) -> dict[str, Any]:
         """`clients` scripted clients at once from cl: how many reached the menu, and when."""
-        proc = self.cl.run([sys.executable, "-m", "pxelab.lab.storm", "--interface", "eth0",
+        proc = self.cl.run([sys.executable, "-m", "pxelab.lab.drills.storm", "--interface", "eth0",
                             "--clients", str(clients), "--timeout", str(timeout),
                             "--profile", profile, "--first-mac", str(first_mac)],
                            timeout=timeout + 120)
@@ -182,7 +183,7 @@ class PxeSegment:
 
     def walk_json(self, *args: str, timeout: float = 120.0) -> dict[str, Any]:
         """One `pxelab probe --json` from cl (the interface keeps its addresses)."""
-        proc = self.cl.run([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
+        proc = self.cl.run([*pxelab_command(), "probe", "--interface", "eth0",
                             "--json", *args], timeout=timeout)
         try:
             return json.loads(proc.stdout)
@@ -272,7 +273,7 @@ def run_storm(interface: str, clients: int, timeout: float, profile_name: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pxelab.lab.storm", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m pxelab.lab.drills.storm", description=__doc__)
     p.add_argument("--interface", required=True)
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--timeout", type=float, default=120.0)
@@ -312,7 +313,7 @@ def _wait_log(path: Path, text: str, timeout: float = 60.0) -> bool:
 
 _DOWNLOAD = """
 import hashlib, sys, time
-from pxelab.lab.corpus import tftp_get
+from pxelab.lab.drills.corpus import tftp_get
 for attempt in range(1, 6):
     try:
         data = tftp_get(sys.argv[1], sys.argv[2], sys.argv[3], timeout=1.0, retries=3)
@@ -351,7 +352,7 @@ def tftp_restart_drill(seg: PxeSegment) -> dict[str, Any]:
 def proxy_restart_drill(seg: PxeSegment, mac: str = "52:54:00:fa:00:03") -> dict[str, Any]:
     """Stop the proxy once it has made its offer, hold 4011 (unanswered) until the client's
     first boot-server request, then start the proxy again: does the client's retry get in?"""
-    probe = seg.cl.popen([sys.executable, "-m", "pxelab", "probe", "--interface", "eth0",
+    probe = seg.cl.popen([*pxelab_command(), "probe", "--interface", "eth0",
                           "--json", "--mac", mac, "--timeout", "60"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if seg.proxy_impl == "pxelab":
