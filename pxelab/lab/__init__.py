@@ -19,11 +19,16 @@ machines, then steps and assertions, then the report. `report` sits below `scena
 runner can write the report folder it is asked for and the CLI, pytest and benchmarks read the
 same result records without importing the runner.
 
-Arrows out of `pxelab.lab` that the layer table does not draw, each on purpose:
-- lab -> serve: the runner reads the servers' event logs (`serve.events.read_events`) and the
-  scenario model validates `[router]` quirks against the router's own list, so both sides
-  name things once.
-- lab -> client: the boot-storm drill runs the scripted client's walk in threads (`client.walk`)
-  to put 200 clients on one wire without 200 processes.
-Nothing in `serve/` or `client/` imports from here.
+Arrows out of `pxelab.lab` that the layer table does not draw, each on purpose (and each listed
+in tests/architecture/test_imports.py, which fails on a new one):
+- lab -> serve.events: the runner and the storm drill read the servers' event logs with the
+  servers' own reader, so the event format has one reader.
+- lab -> serve.router: the scenario model checks `[router] quirks` against the router's own
+  list, so a scenario with a misspelt quirk fails when it is loaded, not mid-run.
+- lab -> client.profile: the scenario model and the storm drill check client profile names
+  against the profiles the client ships.
+- lab -> client.walk, client.dhcp: the boot-storm drill runs the scripted client's walk in
+  threads to put 200 clients on one wire without 200 processes.
+Everything else the lab does with servers and clients goes through their command lines
+(`services.commands`). Nothing in `serve/` or `client/` imports from here.
 """
