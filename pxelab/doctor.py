@@ -7,6 +7,7 @@ needed for otherwise, so the answer is right on a machine where files came anoth
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -96,3 +97,35 @@ def install(packages: list[str]) -> int:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def report(*, install: bool = False) -> int:
+    """What `pxelab doctor` prints: each package, then what is missing and how to get it."""
+    for req in REQUIREMENTS:
+        state = "missing" if req in missing((req,)) else "ok"
+        print(f"{state:8} {req.package:18} {req.feature}")
+    lacking = missing()
+    if not lacking:
+        print("all present")
+        return 0
+    names = [r.package for r in lacking]
+    if install:
+        if not is_root():
+            print("pxelab doctor: --install needs root; run as root:")
+            print("  " + shlex.join(["apt-get", "update"]))
+            print("  " + shlex.join(apt_command(names)))
+            return 1
+        rc = install(names)
+        still = missing()
+        if rc != 0 or still:
+            print(f"pxelab doctor: apt-get exited {rc}; still missing: "
+                  + " ".join(r.package for r in still))
+            return 1
+        print(f"installed: {' '.join(names)}; all present")
+        return 0
+    print(f"missing {len(names)}: {' '.join(names)}")
+    print(f"to install (as root, after apt-get update): {shlex.join(apt_command(names))}")
+    print("features off until then:")
+    for r in lacking:
+        print(f"  - {r.feature}")
+    return 1

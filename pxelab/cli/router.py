@@ -46,43 +46,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pxelab.serve.router import QUIRKS, RouterSettings, run_router
+    from pxelab.serve import router
 
     if "list" in args.quirk:
-        for name, text in QUIRKS.items():
-            print(f"{name:20} {text}")
+        print("\n".join(f"{name:20} {text}" for name, text in router.QUIRKS.items()))
         return 0
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        pool = None
-        if args.pool:
-            first, sep, last = args.pool.partition("-")
-            if not sep:
-                raise ValueError(f"--pool {args.pool!r}: expected FIRST-LAST")
-            pool = (first.strip(), last.strip())
-        static = {}
-        for item in args.static:
-            mac, sep, ip = item.partition("=")
-            if not sep:
-                raise ValueError(f"--static {item!r}: expected MAC=IP")
-            static[mac.strip()] = ip.strip()
-        settings = RouterSettings(
-            interface=args.interface, address=args.address, pool=pool, static=static,
-            gateway=args.gateway, dns=args.dns, domain=args.domain, lease_time=args.lease_time,
-            ra=not args.no_ra, ra_prefix=args.ra_prefix, ra_interval=args.ra_interval,
-            lease_file=args.lease_file, quirks=set(args.quirk), reply_delay=args.reply_delay,
-            port=args.port,
-        )
-        # Build the policy now so a bad pool or static lease is reported before binding.
-        from pxelab.serve.router import DhcpLogic
-
-        DhcpLogic(settings)
+        settings = router.validated(router.RouterSettings(
+            interface=args.interface, address=args.address, pool=router.parse_pool(args.pool),
+            static=router.parse_static(args.static), gateway=args.gateway, dns=args.dns,
+            domain=args.domain, lease_time=args.lease_time, ra=not args.no_ra,
+            ra_prefix=args.ra_prefix, ra_interval=args.ra_interval, lease_file=args.lease_file,
+            quirks=set(args.quirk), reply_delay=args.reply_delay, port=args.port,
+        ))  # fmt: skip
     except ValueError as exc:
         print(f"pxelab router: {exc}", file=sys.stderr)
         return 2
     try:
-        return run_router(settings, args.events)
+        return router.run_router(settings, args.events)
     except OSError as exc:
         print(f"pxelab router: {args.interface}: {exc}", file=sys.stderr)
         return 1

@@ -101,6 +101,33 @@ class RouterSettings:
             raise ValueError(f"address {self.address}: the subnet has no room for clients")
 
 
+def parse_pool(text: str | None) -> tuple[str, str] | None:
+    """`FIRST-LAST` as the command line gives it."""
+    if not text:
+        return None
+    first, sep, last = text.partition("-")
+    if not sep:
+        raise ValueError(f"--pool {text!r}: expected FIRST-LAST")
+    return first.strip(), last.strip()
+
+
+def parse_static(items: list[str]) -> dict[str, str]:
+    """`MAC=IP` items as the command line gives them."""
+    static = {}
+    for item in items:
+        mac, sep, ip = item.partition("=")
+        if not sep:
+            raise ValueError(f"--static {item!r}: expected MAC=IP")
+        static[mac.strip()] = ip.strip()
+    return static
+
+
+def validated(settings: RouterSettings) -> RouterSettings:
+    """Build the policy once, so a bad pool or static lease is reported before binding."""
+    DhcpLogic(settings)
+    return settings
+
+
 # --------------------------------------------------------------------------- leases
 
 
