@@ -22,6 +22,7 @@ from typing import Any
 
 from pxelab.lab.network.topology import check_privileges
 from pxelab.lab.report import html
+from pxelab.lab.report.junit import write_junit
 from pxelab.lab.report.progress import Progress, table
 from pxelab.lab.report.results import Result, result_from_dict
 from pxelab.lab.scenario.model import Scenario, load
@@ -161,7 +162,8 @@ def write_result_json(path: Path, result: Result) -> None:
 
 
 def run_with_progress(
-    scenarios: list[Scenario], *, report_root: Path | None, jobs: int, keep_going: bool
+    scenarios: list[Scenario], *, report_root: Path | None, jobs: int, keep_going: bool,
+    junit: Path | None = None,
 ) -> int:
     prog = Progress()
     prog.start()
@@ -186,13 +188,15 @@ def run_with_progress(
     if report_root is not None:
         index = html.write_index(report_root, results)
         out.write(f"report: {index}\n")
+    if junit is not None:
+        out.write(f"junit: {write_junit(junit, results)}\n")
     out.flush()
     return 0 if passed == len(scenarios) else 1
 
 
 
 def lab_command(paths: list[str], *, report: str | None, jobs: int, shard: str | None,
-                keep_going: bool, list_only: bool) -> int:
+                keep_going: bool, list_only: bool, junit: str | None = None) -> int:
     """`pxelab lab PATH...`: 0 every scenario passed, 1 some failed, 2 bad input."""
     if jobs < 1:
         print("pxelab lab: -j must be at least 1", file=sys.stderr)
@@ -215,7 +219,8 @@ def lab_command(paths: list[str], *, report: str | None, jobs: int, shard: str |
         return 2
     # Absolute: services chdir (dnsmasq to /), and relative pid/log paths would break.
     root = Path(report).resolve() if report else None
-    return run_with_progress(scenarios, report_root=root, jobs=jobs, keep_going=keep_going)
+    return run_with_progress(scenarios, report_root=root, jobs=jobs, keep_going=keep_going,
+                             junit=Path(junit).resolve() if junit else None)
 
 
 if __name__ == "__main__":

@@ -319,6 +319,7 @@ class VmClient:
         self.tap = lab.add_tap(client.name)
         self.port = self.tap
         self.menu_at: float | None = None
+        self.seen_menu: dict[str, Any] | None = None
         self.profile = vm_profile(client)
         self.mac = self.profile.nic.mac
 
@@ -350,6 +351,7 @@ class VmClient:
 
         c = self.client
         self.menu_at = None
+        self.seen_menu = None
         workdir = self.work / (f"vm-{c.name}" if attempt == 1 else f"vm-{c.name}-{attempt}")
         vm = VM(self.profile, tap=self.tap, workdir=workdir, lab=self.lab, name=c.name)
         res.details["start_s"] = round(timeline.now(), 3)
@@ -365,6 +367,8 @@ class VmClient:
         finally:
             if vm.console is not None and not res.screen:
                 res.screen = vm.console.render()
+        if self.seen_menu:
+            res.details["menu"] = self.seen_menu
         if vm.started_at is not None and self.menu_at is not None:
             res.time_to_menu_s = round(self.menu_at - vm.started_at, 3)
             # on the scenario's clock, for the report's phase chart
@@ -448,6 +452,7 @@ class VmClient:
         while problem and time.monotonic() < settle:
             time.sleep(0.2)
             problem = compare_menu(want, _menu_dict(con.menu()))
+        self.seen_menu = _menu_dict(con.menu() or menu)
         if problem:
             raise StepFailure(where, _menu_text(want), problem, con.render())
 
