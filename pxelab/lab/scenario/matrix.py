@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -87,16 +88,25 @@ def _toml(value: Any) -> str:
     raise TypeError(f"no TOML for {type(value).__name__}")
 
 
-def _network(conf: Path, config: Path | None) -> tuple[ipaddress.IPv4Interface, str]:
-    """The proxy's address and kind of config, from the proxy range the config declares."""
-    if config is not None:
-        from pxelab.config.tomlconf import read_toml
+def _read(conf: Path | None, config: Path | None) -> Any:
+    """The config as pxelab serve would read it; ValueError names the file and the line."""
+    from pxelab.config.model import ConfigError
 
-        cfg = read_toml(config)
-    else:
+    try:
+        if config is not None:
+            from pxelab.config.tomlconf import read_toml
+
+            return read_toml(config)
         from pxelab.config.dnsmasq import read_dnsmasq_conf
 
-        cfg = read_dnsmasq_conf(conf)
+        return read_dnsmasq_conf(conf)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ValueError(f"{exc.source}: {exc.reason}") from exc
+
+
+def _network(conf: Path, config: Path | None) -> tuple[ipaddress.IPv4Interface, str]:
+    """The proxy's address and kind of config, from the proxy range the config declares."""
+    cfg = _read(conf, config)
     if not cfg.ranges:
         return ipaddress.IPv4Interface("192.168.10.20/24"), "no proxy range"
     rng = cfg.ranges[0]
@@ -110,8 +120,18 @@ def _network(conf: Path, config: Path | None) -> tuple[ipaddress.IPv4Interface, 
 def scenario_text(
     subject: Subject, *, conf: Path | None, config: Path | None, tftp_root: Path | None,
     proxy: str, index: int, expectations: dict[str, Any] | None = None,
+    relative_to: Path | None = None,
 ) -> str:
-    """scenario.toml for one client; `expectations` (what a run saw) make it a regression test."""
+    """scenario.toml for one client; `expectations` (what a run saw) make it a regression test.
+
+    With `relative_to` (the folder the file goes in), the config and tree are named relative to
+    it, so a saved scenario moves with the checkout it is committed to."""
+
+    def where(path: Path) -> str:
+        if relative_to is None:
+            return str(path.resolve())
+        return os.path.relpath(path.resolve(), relative_to.resolve())
+
     iface, _ = _network(conf or config, config)  # type: ignore[arg-type]
     net = iface.network
     lines = [
@@ -125,11 +145,16 @@ def scenario_text(
         "", "[proxy]", f"implementation = {_toml(proxy)}", f"address = {_toml(str(iface.ip))}",
     ]  # fmt: skip
     if config is not None:
-        lines.append(f"config = {_toml(str(config.resolve()))}")
+        lines.append(f"config = {_toml(where(config))}")
     else:
-        lines.append(f"dnsmasq_conf = {_toml(str(conf.resolve()))}")  # type: ignore[union-attr]
-    if tftp_root is not None:
-        lines.append(f"tftp_root = {_toml(str(tftp_root.resolve()))}")
+        lines.append(f"dnsmasq_conf = {_toml(where(conf))}")  # type: ignore[arg-type]
+    if tftp_root is not None and subject.kind == "vm":
+        # A copy, so the runner can take PXELINUX's SERIAL lines out of it: the lab reads the
+        # screen from a serial port the firmware already copies it to, and SERIAL would print
+        # every character twice there. The user's own tree is never written to.
+        lines += ["", "[tftp]", f"source = {_toml(where(tftp_root))}", "bios = false"]
+    elif tftp_root is not None:
+        lines.append(f"tftp_root = {_toml(where(tftp_root))}")
     mac = f"52:54:00:4d:{index // 256:02x}:{index % 256:02x}"
     lines += [
         "", "[[client]]", f"name = {_toml(f'c{index}')}", f"kind = {_toml(subject.kind)}",
@@ -209,21 +234,9 @@ def render(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
-def _check_first(conf: Path | None, config: Path | None) -> list[str]:
+def _check_first(cfg: Any) -> list[str]:
     from pxelab.config.check import check
-    from pxelab.config.model import ConfigError
 
-    try:
-        if config is not None:
-            from pxelab.config.tomlconf import read_toml
-
-            cfg = read_toml(config)
-        else:
-            from pxelab.config.dnsmasq import read_dnsmasq_conf
-
-            cfg = read_dnsmasq_conf(conf)  # type: ignore[arg-type]
-    except ConfigError as exc:
-        raise ValueError(f"{exc.source}: {exc.reason}") from exc
     return [str(f) for f in check(cfg).findings]
 
 
@@ -238,7 +251,7 @@ def save(root: Path, subjects_: Sequence[Subject], rows: Sequence[Row], **kw: An
         folder = root / subject.label.replace(":", "-")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "scenario.toml").write_text(
-            scenario_text(subject, index=i, expectations=expect, **kw))
+            scenario_text(subject, index=i, expectations=expect, relative_to=folder, **kw))
         written.append(folder)
     return written
 
@@ -258,7 +271,11 @@ def matrix_command(
         if root is not None and not root.is_dir():
             raise ValueError(f"--tftp-root {root}: no such folder")
         chosen = subjects(clients)
-        findings = _check_first(conf, cfg_path)
+        cfg = _read(conf, cfg_path)
+        root = root or cfg.tftp.root
+        if root is None:
+            raise ValueError("no --tftp-root, and the config names no tftp-root")
+        findings = _check_first(cfg)
         problem = check_privileges()
         if problem:
             raise ValueError(problem)
