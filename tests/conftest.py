@@ -8,11 +8,16 @@ is what puts them there.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from pxelab.lab.network.topology import LEDGER_ENV
 
 # No per-example deadline: CI shares two cores with QEMU guests, and a slow example is not a bug.
 settings.register_profile(
@@ -25,6 +30,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 IS_ROOT = os.geteuid() == 0
+RUN_ENV = "PXELAB_TEST_RUN"
+RUN_TOKEN = os.environ.get(RUN_ENV) or secrets.token_hex(4)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -48,36 +55,64 @@ def require_tool(name: str) -> str:
     return path
 
 
+def _own_labs() -> set[str]:
+    try:
+        return set(Path(os.environ[LEDGER_ENV]).read_text().split())
+    except (KeyError, OSError):
+        return set()
+
+
+def _run_mark(pid: str) -> tuple[bool, str | None]:
+    """Whether a process belongs to this test run, and the lab it was started for."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False, None
+    ours = f"{RUN_ENV}={RUN_TOKEN}".encode() in env
+    lab = next((v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"PXELAB_LAB=")), None)
+    return ours, lab
+
+
 def _lab_leftovers() -> set[str]:
-    """pxelab- namespaces and QEMU processes alive now."""
+    """pxelab- namespaces and QEMU processes alive now that this run's own labs left."""
+    labs = _own_labs()
     out = set()
     if shutil.which("ip"):
         ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
-        out |= {f"netns {line.split()[0]}" for line in ns.stdout.splitlines()
-                if line.startswith("pxelab")}
+        for line in ns.stdout.splitlines():
+            name = line.split()[0] if line.strip() else ""
+            parts = name.split("-")
+            if name.startswith("pxelab-") and len(parts) > 2 and parts[1] in labs:
+                out.add(f"netns {name}")
     ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True,
                         check=False)
     for line in ps.stdout.splitlines():
         pid, stat, args = [*line.split(None, 2), "", ""][:3]
         # A zombie has exited; only pid 1 can still reap it, so it holds nothing.
         if "qemu-system" in args.split(" ", 1)[0] and not stat.startswith("Z"):
-            out.add(f"process {pid} {args}")
+            ours, lab = _run_mark(pid)
+            if ours or lab in labs:
+                out.add(f"process {pid} {args}")
     return out
 
 
-_BEFORE: set[str] = set()
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if IS_ROOT:
-        _BEFORE.update(_lab_leftovers())
+    # Workers and every child (labs, QEMU, dnsmasq) inherit these, so what this run started can
+    # be told from what a run beside it did.
+    if hasattr(session.config, "workerinput"):
+        return
+    if LEDGER_ENV not in os.environ:
+        fd, path = tempfile.mkstemp(prefix="pxelab-ledger-")
+        os.close(fd)
+        os.environ[LEDGER_ENV] = path
+    os.environ.setdefault(RUN_ENV, RUN_TOKEN)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A lab never leaves a namespace or a VM behind, whether its test passed or failed."""
     if not IS_ROOT or hasattr(session.config, "workerinput"):
         return
-    left = sorted(_lab_leftovers() - _BEFORE)
+    left = sorted(_lab_leftovers())
     if left:
         print("\nleft behind by this test run (a teardown bug):\n  " + "\n  ".join(left))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

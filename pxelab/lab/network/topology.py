@@ -54,6 +54,9 @@ T = TypeVar("T")
 PREFIX = "pxelab-"
 BRIDGE = "br0"
 ENV_MARK = "PXELAB_LAB"
+# When set (the test suite sets it), every Lab appends its id to this file, so a leak check can
+# count only the labs its own run made, not those of a run beside it.
+LEDGER_ENV = "PXELAB_LAB_LEDGER"
 NETNS_DIR = Path("/run/netns")
 IFNAMSIZ = 15
 STOP_GRACE = 3.0
@@ -354,6 +357,10 @@ class Lab:
         self.subnet = ipaddress.ip_network(subnet, strict=False)
         self.mtu = mtu
         self.prefix = f"{PREFIX}{self.lab_id}-"
+        ledger = os.environ.get(LEDGER_ENV)
+        if ledger:
+            with open(ledger, "a") as f:
+                f.write(self.lab_id + "\n")
         self.bridge_ns = f"{self.prefix}sw"
         self.alias = f"{PREFIX}{self.lab_id}"
         self.hosts: dict[str, Host] = {}
