@@ -26,71 +26,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args: argparse.Namespace):
-    from pathlib import Path
-
-    path = Path(args.config or args.dnsmasq_conf)
-    if args.config:
-        from pxelab.config.tomlconf import read_toml
-
-        return path, read_toml(path)
-    from pxelab.config.dnsmasq import read_dnsmasq_conf
-
-    return path, read_dnsmasq_conf(path)
-
-
 def run(args: argparse.Namespace) -> int:
-    from pxelab.boot.pxelinux import uuid_bytes
-    from pxelab.config.check import ClientIdentity, Finding, Report, check, client_chain
-    from pxelab.config.model import ConfigError
-
-    path = args.config or args.dnsmasq_conf
-    out = sys.stdout
-    report = Report()
-    identity = None
-    if any(v is not None for v in (args.mac, args.arch, args.ip, args.uuid)):
-        try:
-            if args.uuid is not None:
-                uuid_bytes(args.uuid)
-            identity = ClientIdentity(mac=args.mac, arch=args.arch or 0, ip=args.ip, uuid=args.uuid)
-            if args.mac is not None:
-                from pxelab.boot.pxelinux import mac_name
-
-                mac_name(args.mac)
-        except ValueError as exc:
-            print(f"pxelab check: error: {exc}", file=sys.stderr)
-            return 2
     from pathlib import Path
 
-    if not Path(path).is_file():
-        report.findings.append(Finding(
-            "error", str(path),
-            "configuration file does not exist (`dnsmasq --test` says 'syntax check OK' even so)",
-            "give the path of the file the server will read (dnsmasq: /etc/dnsmasq.conf)",
-        ))
-    else:
-        try:
-            _, cfg = _load(args)
-        except ConfigError as exc:
-            report.findings.append(Finding("error", str(exc.source), exc.reason,
-                                           "correct the line"))
-        except ImportError:
-            report.findings.append(Finding("error", str(path), "TOML configurations cannot be "
-                                           "read by this build", "use --dnsmasq-conf"))
-        else:
-            report = check(cfg, user=args.user)
-            if identity is not None:
-                report.chain = client_chain(cfg, identity, report)
-    for finding in report.findings:
-        print(finding, file=out)
-    if report.chain:
-        print("client chain:", file=out)
-        for line in report.chain:
-            print(f"  {line}", file=out)
-    n_err, n_warn = len(report.errors), len(report.warnings)
-    if n_err:
-        print(f"{path}: {n_err} error(s), {n_warn} warning(s): clients will not boot", file=out)
-        return 1
-    print(f"OK: {path}: " + "; ".join(report.summary)
-          + (f"; {n_warn} warning(s)" if n_warn else ""), file=out)
-    return 0
+    from pxelab.config.check_file import check_file, identity
+
+    try:
+        who = identity(args.mac, args.arch, args.ip, args.uuid)
+    except ValueError as exc:
+        print(f"pxelab check: error: {exc}", file=sys.stderr)
+        return 2
+    return check_file(Path(args.config or args.dnsmasq_conf), toml=bool(args.config),
+                      user=args.user, who=who)
