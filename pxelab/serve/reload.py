@@ -90,7 +90,7 @@ def apply(server: Any, new: ServerConfig) -> list[str]:
     Runs on the event loop's thread. The proxy's receiving threads read `policy` once per
     packet, so one attribute store switches them between two packets."""
     from pxelab.boot.policy import ProxyPolicy
-    from pxelab.serve.tftp_paths import Root
+    from pxelab.serve.containment import Root
 
     old: ServerConfig = server.cfg
     notes = _restart_notes(old, new)
