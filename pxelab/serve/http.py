@@ -162,6 +162,7 @@ class HttpServer:
             await resp.prepare(request)
             await resp.write_eof()
             self._done(request, resp.status, 0, path, ip, "sent" if not head else "head")
+            log.info("%s %s to %s", "length of" if head else "sent", shown, ip)
             return resp
         self.events.emit("http", "request", client=ip, method=request.method, path=path,
                          offset=offset, length=count)
@@ -192,7 +193,8 @@ class HttpServer:
         finally:
             self._done(request, resp.status, sent, path, ip, outcome, transfer=True)
         if outcome == "sent":
-            log.info("sent %s to %s", shown, ip)
+            log.info("sent %s%s to %s", shown,
+                     f" bytes {rng.start}-{rng.end}" if rng else "", ip)
         return resp
 
     def _answer(self, request: web.BaseRequest, status: int, reason: str, path: str, *,
