@@ -130,3 +130,29 @@ def test_http_root_must_be_a_directory(world: Path) -> None:
     conf.write_text(f'[http]\nport = 8080\nroot = "{world}/nope"\n')
     with pytest.raises(ConfigError, match=r"http\.root"):
         read_toml(conf)
+
+
+def test_no_proxy_serves_http_beside_tftp(world: Path) -> None:
+    root = world / "tree"
+    root.mkdir()
+    os.chmod(root, 0o755)
+    (root / "snponly.efi").write_bytes(b"S" * 4321)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pxelab", "serve", "--no-proxy", "--user", "nobody",
+         "--tftp-root", str(root), "--listen", "127.0.0.1",
+         "--tftp-port", str(_free_port(socket.SOCK_DGRAM)), "--http-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/snponly.efi"
+    try:
+        _wait(url, proc)
+        assert _get(url) == (200, b"S" * 4321)
+        assert _uid(proc.pid) != 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+    assert rc == 0, proc.stderr.read() if proc.stderr else b""

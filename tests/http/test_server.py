@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -162,3 +163,22 @@ def test_in_flight_back_to_zero(http_server: Running) -> None:
         curl("-o", "/dev/null", http_server.url + "/f.bin")
     assert http_server.metrics.http_in_flight._value.get() == 0
     assert http_server.metrics.http_requests.labels("200")._value.get() == 3
+
+
+def test_root_switch_leaves_a_send_in_flight_whole(http_server: Running, tmp_path) -> None:
+    data = make(http_server, "big.img", 48 << 20)  # more than the socket buffers hold
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "big.img").write_bytes(b"new")
+    got = tmp_path / "got"
+    slow = subprocess.Popen(["curl", "-sS", "--limit-rate", "16M", "-o", str(got),
+                             http_server.url + "/big.img"])
+    deadline = time.monotonic() + 10
+    while http_server.metrics.http_in_flight._value.get() < 1:
+        assert time.monotonic() < deadline, "the send did not start"
+        time.sleep(0.01)
+    http_server.loop.call_soon_threadsafe(http_server.server.set_root, other)
+    out = curl("-w", "%{http_code}", "-o", "-", http_server.url + "/big.img")
+    assert out.stdout == b"new200"
+    assert slow.wait(30) == 0
+    assert got.read_bytes() == data
