@@ -16,6 +16,7 @@ so findings and errors can name the line to fix. Lists keep the order of the con
       tftp             TftpSettings    enabled, root, no_blocksize, mtu, max_transfers,
                                        single_port, port, upload_dir (write requests land
                                        there; None: every write request is refused)
+      http             HttpConfig      port (None: off), root (None: the TFTP root), listen
       boot             [BootEntry]     `dhcp-boot`: file, server_name, server_address /
                                        server_host, tags
       options          [DhcpOption]    `dhcp-option(-force,-pxe)`: number, value bytes, vendor
@@ -119,6 +120,16 @@ class TftpSettings:
     single_port: bool = False
     port: int = 69
     upload_dir: Path | None = None
+
+
+@dataclass
+class HttpConfig:
+    """TOML `[http]`: the boot file HTTP server, off unless a port is given; its root is the
+    TFTP root unless it has its own, its address the TFTP one unless it has its own."""
+
+    port: int | None = None
+    root: Path | None = None
+    listen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,7 @@ class ServerConfig:
     dns_port: int | None = None
     log_dhcp: bool = False
     tftp: TftpSettings = field(default_factory=TftpSettings)
+    http: HttpConfig = field(default_factory=HttpConfig)
     boot: list[BootEntry] = field(default_factory=list)
     options: list[DhcpOption] = field(default_factory=list)
     no_override: bool = False

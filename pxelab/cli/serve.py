@@ -16,6 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tftp-root", metavar="DIR", help="serve TFTP files from DIR")
     parser.add_argument("--tftp-port", metavar="PORT", type=_port, default=69,
                         help="TFTP port (default 69)")
+    parser.add_argument("--http-port", metavar="PORT", type=_port, default=None,
+                        help="serve boot files over HTTP on PORT (off by default; TOML "
+                        "[http] port), from the TFTP root unless [http] root names another")
     parser.add_argument("--no-proxy", action="store_true", help="do not run the proxyDHCP")
     parser.add_argument("--no-tftp", action="store_true", help="do not run the TFTP server")
     parser.add_argument("--log-dhcp", action="store_true", help="log every DHCP exchange")
@@ -107,6 +110,11 @@ def _run_proxy(args: argparse.Namespace) -> int:
         where = cfg.source_of("tftp.root")
         print(f"pxelab serve: {where}: TFTP root {root} is not a directory", file=sys.stderr)
         return 2
+    if cfg.http.port is not None and cfg.http.root is None and (
+            root is None or not os.path.isdir(root)):
+        print("pxelab serve: HTTP needs a root: give [http] root, [tftp] root or --tftp-root",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _prefix_dhcp_log()
     from pxelab.serve.reload import ConfigSource, run_daemon
@@ -136,6 +144,8 @@ def _overrides(args: argparse.Namespace, cfg) -> None:
         cfg.tftp.max_transfers = args.tftp_max_transfers
     if args.tftp_port != 69:
         cfg.tftp.port = args.tftp_port
+    if args.http_port is not None:
+        cfg.http.port = args.http_port
     if args.tftp_upload_dir:
         from pathlib import Path
 
@@ -157,6 +167,7 @@ def _prefix_dhcp_log() -> None:
     import logging
 
     for name, prefix in (("pxelab.proxydhcp", "pxelab-dhcp"), ("pxelab.tftp", "pxelab-tftp"),
+                         ("pxelab.http", "pxelab-http"),
                          ("pxelab.serve", "pxelab")):
         logger = logging.getLogger(name)
         handler = logging.StreamHandler(sys.stderr)
@@ -224,6 +235,12 @@ def run(args: argparse.Namespace) -> int:
         events = MetricsEventLog(metrics, args.events) if metrics else EventLog(args.events)
         with events:
             server = TftpServer(settings, events)
+            web = None
+            if args.http_port is not None:
+                from pxelab.serve.http import HttpServer, HttpSettings
+
+                web = HttpServer(HttpSettings(root=args.tftp_root, listen=settings.listen,
+                                              port=args.http_port), events)
             if metrics is not None:
                 metrics.watch_tftp(server)
             http = None
@@ -233,6 +250,12 @@ def run(args: argparse.Namespace) -> int:
                 if metrics is not None:
                     http = metrics.serve(args.metrics)
                 await server.start()
+                if web is not None:
+                    try:
+                        await web.start()
+                    except OSError:
+                        await server.stop()
+                        raise
                 if drop is not None:
                     drop.finish()
                     warn_unreadable(args.tftp_root, [], upload_dir=args.tftp_upload_dir)
@@ -246,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger("pxelab.tftp").info(
                 "listening on %s:%d", settings.listen, server.port)
             await stop.wait()
+            if web is not None:
+                await web.stop()
             await server.stop()
             if http is not None:
                 http.shutdown()

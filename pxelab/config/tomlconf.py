@@ -13,6 +13,11 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     # no_blocksize, mtu, max_transfers, single_port, port
     # upload_dir = "/srv/tftp-uploads"      # accept write requests into this directory
 
+    [http]                                  # boot files over HTTP; off without a port
+    port = 8080
+    # root = "/srv/http"                    # default: the TFTP root
+    # listen = "192.168.10.20"              # default: the TFTP address
+
     [[range]]
     address = "192.168.10.20"               # netmask = "255.255.255.0", tags, set_tag
 
@@ -78,11 +83,12 @@ from pxelab.config.model import (
 )
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
-        "no_override", "tftp", "range", "boot", "prompt", "service", "option", "match",
+        "no_override", "tftp", "http", "range", "boot", "prompt", "service", "option", "match",
         "delay", "tag_if", "ignore"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
              "upload_dir"},
+    "http": {"port", "root", "listen"},
     "range": {"address", "netmask", "tags", "set_tag"},
     "boot": {"file", "server_name", "server_address", "tags"},
     "prompt": {"text", "timeout", "tags"},
@@ -241,6 +247,22 @@ def read_toml(path: str | Path) -> ServerConfig:
             tf.upload_dir = up
             cfg.sources["tftp.upload_dir"] = at
         cfg.sources["tftp.enabled"] = src
+    for t, src in tables("http"):
+        h = cfg.http
+        if "port" in t:
+            port = _typed(t["port"], int, src, "http.port")
+            if not 0 <= port <= 65535:
+                raise ConfigError(src, f"http.port: {port} is not a port (0..65535)")
+            h.port = port
+            cfg.sources["http.port"] = src
+        if "root" in t:
+            h.root = Path(_typed(t["root"], str, src, "http.root"))
+            if not h.root.is_dir():
+                raise ConfigError(src, f"http.root: {h.root} is not a directory")
+            cfg.sources["http.root"] = src
+        if "listen" in t:
+            h.listen = str(_addr(t["listen"], src, "http.listen"))
+            cfg.sources["http.listen"] = src
     for t, src in tables("range"):
         if "address" not in t:
             raise ConfigError(src, "[[range]] needs address")

@@ -26,6 +26,10 @@ Metrics (a private CollectorRegistry: nothing of the Python process or other lib
   pxelab_tftp_bytes_sent_total                 data bytes acknowledged (counted when a
                                                transfer ends, partial ones included)
   pxelab_tftp_transfers_in_flight              started and not ended yet
+  pxelab_http_requests_total{status}           HTTP answers, by status (403: a refusal of
+                                               the containment rule; 400/431: bad requests)
+  pxelab_http_bytes_sent_total                 HTTP body bytes sent (sendfile's count)
+  pxelab_http_transfers_in_flight              HTTP file bodies being sent
   pxelab_config_reloads_total{result}          SIGHUP reloads: applied / rejected
 Every request the TFTP server takes on ends in exactly one outcome, so
 started = completed + failed + in_flight.
@@ -90,6 +94,11 @@ class Metrics:
                                   "TFTP data bytes acknowledged by clients", registry=r)
         self.in_flight = Gauge("pxelab_tftp_transfers_in_flight",
                                "TFTP transfers started and not ended", registry=r)
+        self.http_requests = Counter("pxelab_http_requests", "HTTP answers, by status",
+                                     ["status"], registry=r)
+        self.http_bytes = Counter("pxelab_http_bytes_sent", "HTTP body bytes sent", registry=r)
+        self.http_in_flight = Gauge("pxelab_http_transfers_in_flight",
+                                    "HTTP file bodies being sent", registry=r)
         self.reloads = Counter("pxelab_config_reloads", "configuration reloads (SIGHUP)",
                                ["result"], registry=r)
         self._reasons: set[str] = set()
@@ -139,6 +148,19 @@ class Metrics:
                     nbytes = fields.get("bytes") or 0
                     if isinstance(nbytes, int) and nbytes > 0:
                         self.bytes_sent.inc(nbytes)
+
+        elif service == "http":
+            if event == "request":
+                self.http_in_flight.inc()
+            elif event == "response":
+                status = fields.get("status")
+                label = str(status) if isinstance(status, int) and 100 <= status < 600 else "other"
+                self.http_requests.labels(label).inc()
+                nbytes = fields.get("bytes") or 0
+                if isinstance(nbytes, int) and nbytes > 0:
+                    self.http_bytes.inc(nbytes)
+                if fields.get("transfer"):
+                    self.http_in_flight.dec()
 
     def _reason(self, reason: Any) -> str:
         label = reason_label(reason)

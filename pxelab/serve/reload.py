@@ -81,6 +81,8 @@ def _restart_notes(old: ServerConfig, new: ServerConfig) -> list[str]:
         notes.append("tftp port")
     if old.tftp.single_port != new.tftp.single_port:
         notes.append("tftp-single-port")
+    if (old.http.port, old.http.listen) != (new.http.port, new.http.listen):
+        notes.append("http port/listen")
     return notes
 
 
@@ -90,7 +92,7 @@ def apply(server: Any, new: ServerConfig) -> list[str]:
     Runs on the event loop's thread. The proxy's receiving threads read `policy` once per
     packet, so one attribute store switches them between two packets."""
     from pxelab.boot.policy import ProxyPolicy
-    from pxelab.serve.tftp_paths import Root
+    from pxelab.serve.containment import Root
 
     old: ServerConfig = server.cfg
     notes = _restart_notes(old, new)
@@ -117,6 +119,11 @@ def apply(server: Any, new: ServerConfig) -> list[str]:
         if new.tftp.mtu and new.tftp.mtu != tftp.settings.mtu:
             tftp.settings = replace(tftp.settings, mtu=new.tftp.mtu)
             tftp.max_blksize = min(tftp.settings.max_blksize, new.tftp.mtu - 32)
+    http = getattr(server, "http", None)
+    if http is not None:
+        root = new.http.root or (tftp.settings.root if tftp is not None else new.tftp.root)
+        if root is not None and Path(root) != Path(http.settings.root):
+            http.set_root(root)
     server.cfg = new
     return notes
 

@@ -5,7 +5,9 @@
     run(cfg, ...)   # blocking: runs until SIGINT/SIGTERM, then returns 0
 
 Which parts run: the proxy unless `proxy=False`; TFTP when the configuration enables it
-(`enable-tftp`, TOML `tftp.enabled`) or a TFTP root is given, unless `tftp=False`.
+(`enable-tftp`, TOML `tftp.enabled`) or a TFTP root is given, unless `tftp=False`; HTTP when
+`cfg.http.port` is set (TOML `[http] port`, `--http-port`), from the TFTP root unless
+`[http] root` names another.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from pxelab.config.model import ServerConfig
 from pxelab.serve.events import EventLog
+from pxelab.serve.http import HttpServer, http_settings_for
 from pxelab.serve.proxydhcp import ProxyDhcpServer
 from pxelab.serve.tftp import TftpServer, TftpSettings
 
@@ -43,20 +46,25 @@ class PxeServer:
         tftp_port: int | None = None,
         tftp_max_blksize: int | None = None,
         tftp_busy_poll_us: int | None = None,
+        http: bool = True,
     ) -> None:
         self.cfg = cfg
         self.events = events or EventLog()
         self.proxy: ProxyDhcpServer | None = None
         self.tftp: TftpServer | None = None
+        self.http: HttpServer | None = None
         if proxy:
             self.proxy = ProxyDhcpServer(cfg, interface=interface, listen=listen,
                                          events=self.events, log_dhcp=log_dhcp, port=dhcp_port,
                                          pxe_port=pxe_port, client_port=client_port)
         root = Path(tftp_root) if tftp_root else cfg.tftp.root
+        listen_addr = str(listen) if listen else (
+            str(cfg.listen_addresses[0]) if len(cfg.listen_addresses) == 1 else "0.0.0.0")
+        http_settings = http_settings_for(cfg, root, listen_addr) if http else None
+        if http_settings is not None:
+            self.http = HttpServer(http_settings, self.events)
         if tftp and (cfg.tftp.enabled or tftp_root) and root is not None:
             t = cfg.tftp
-            listen_addr = str(listen) if listen else (
-                str(cfg.listen_addresses[0]) if len(cfg.listen_addresses) == 1 else "0.0.0.0")
             settings = TftpSettings(
                 root=root, listen=listen_addr, port=tftp_port or t.port,
                 interface=interface or (cfg.interfaces[0] if len(cfg.interfaces) == 1
@@ -75,17 +83,23 @@ class PxeServer:
     async def start(self) -> None:
         if self.tftp is not None:
             await self.tftp.start()
-        if self.proxy is not None:
-            try:
+        try:
+            if self.http is not None:
+                await self.http.start()
+            if self.proxy is not None:
                 await self.proxy.start()
-            except OSError:
-                if self.tftp is not None:
-                    await self.tftp.stop()
-                raise
+        except OSError:
+            if self.http is not None:
+                await self.http.stop()
+            if self.tftp is not None:
+                await self.tftp.stop()
+            raise
 
     async def stop(self) -> None:
         if self.proxy is not None:
             await self.proxy.stop()
+        if self.http is not None:
+            await self.http.stop()
         if self.tftp is not None:
             await self.tftp.stop()
 

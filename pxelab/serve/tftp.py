@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pxelab.serve.containment import DEFAULT_MAX_NAME, Refused, Root, printable, printable_path
 from pxelab.serve.events import EventLog
 from pxelab.serve.tftp_busypoll import BusyPoll
 from pxelab.serve.tftp_netascii import NETASCII_KEEP, Netascii, netascii_size
-from pxelab.serve.tftp_paths import DEFAULT_MAX_NAME, Refused, Root, printable, printable_path
 from pxelab.serve.tftp_pool import Remote, Worker
 from pxelab.serve.tftp_reactor import Reactor
 from pxelab.wire import tftp as w
@@ -836,7 +836,7 @@ class TftpServer:
         self._outcome(ip, req.filename, path, outcome, 0, 512, 1, 0.0, {"reason": exc.reason})
 
     def _shown(self, path: str) -> str:
-        """A path or name from a request as a log line shows it (tftp_paths.printable)."""
+        """A path or name from a request as a log line shows it (containment.printable)."""
         for root in (self.root, self.upload):
             if root is not None and path.startswith(root.shown):
                 return printable_path(path, root.shown)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.serve.tftp_paths import printable
+from pxelab.serve.containment import printable
 from pxelab.wire import tftp as w
 from tests.tftp.conftest import make_file
 from tests.tftp.raw import RawClient

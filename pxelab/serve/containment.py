@@ -1,10 +1,16 @@
-"""Where a TFTP filename may lead: inside the root, and nowhere else.
+"""Where a requested name may lead: inside the root, and nowhere else (TFTP and HTTP alike).
 
-The rules (issue 3): names are relative to the root, a leading '/' is taken relative to the root,
-backslashes become slashes; '..' that would leave the root, symlinks that resolve outside it,
+One rule for both servers (issues 3 and 16): names are relative to the root, a leading '/' is
+taken relative to the root, backslashes become slashes; '..' that would leave the root, symlinks
+that resolve outside it,
 NUL or control characters and over-long names are refused (ERROR 2). A missing file is ERROR 1.
 Nothing outside the root is ever opened: the check happens on the resolved path before open(),
 and again on the opened descriptor (a symlink swapped in between is caught there).
+
+A refusal carries a TFTP error code (what the TFTP server sends as is); `http_status` maps it
+for the HTTP server: not found is 404, every other refusal 403. HTTP names reach `Root` already
+percent-decoded once (pxelab.wire.http.decode_target), as latin-1 text of the client's bytes,
+exactly as a TFTP filename does.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 class Refused(Exception):
-    """A request that gets a TFTP ERROR: `code` is the TFTP error code, `reason` is for the log."""
+    """A refused name: `code` is the TFTP error code (HTTP: `http_status`), `reason` is for
+    the log."""
 
     def __init__(self, code: int, reason: str, path: str = "") -> None:
         super().__init__(reason)
@@ -152,6 +159,11 @@ class Root:
             raise _refusal(exc, shown) from None
         self._check_fd(fd, shown)
         return Opened(fd, 0, shown)
+
+
+def http_status(refused: Refused) -> int:
+    """The HTTP status for a refusal: 404 when the file is not there, 403 for the rest."""
+    return 404 if refused.code == ERR_NOT_FOUND else 403
 
 
 def _refusal(exc: OSError, shown: str) -> Refused:
