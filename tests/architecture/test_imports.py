@@ -181,3 +181,23 @@ def test_pure_layers_do_no_io(layer: str) -> None:
                     bad.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{node.lineno} calls "
                                f"{name}()")  # fmt: skip
     assert not bad, "\n".join(bad)
+
+
+# A command module configures its arguments and calls into a package; anything longer than this
+# is logic that belongs in the package, where it can be tested without the command line.
+CLI_MAX_STATEMENTS = 25
+
+
+def _statements(fn: ast.FunctionDef) -> int:
+    return sum(isinstance(n, ast.stmt) for n in ast.walk(fn)) - 1
+
+
+def test_cli_holds_no_logic() -> None:
+    bad = []
+    for path in sorted((PACKAGE_DIR / "cli").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and _statements(node) > CLI_MAX_STATEMENTS:
+                bad.append(f"{path.name}:{node.lineno} {node.name}() has {_statements(node)} "
+                           f"statements (at most {CLI_MAX_STATEMENTS})")  # fmt: skip
+    assert not bad, "\n".join(bad)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.cli.serve import _user
+from pxelab.serve.launch import _user
 from pxelab.serve.privileges import status_ids
 
 
