@@ -1,7 +1,7 @@
 """The proxyDHCP reply policy as pure functions: config + request -> ignore (why) or a reply.
 
     policy = ProxyPolicy(cfg)                      # cfg: pxelab.boot.model.ServerConfig
-    req = Request.from_bytes(data, port=67)        # WireError on malformed input
+    req = Request.from_bytes(data, port=67)        # pxelab.wire.dhcp's reader; WireError
     d = policy.decide(req, Local(IPv4Address("192.168.10.20"), 24, "eth0"))
     d.reply          # bytes to send, or None
     d.reason         # why it was ignored ("not a PXE client", ...) when reply is None
@@ -43,7 +43,6 @@ pxe_uefi_workaround, find_boot), checked field by field against a captured dnsma
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -55,16 +54,19 @@ from pxelab.boot.model import (
     tags_match,
     tags_match_wild,
 )
-from pxelab.wire.dhcp import scan_options
-from pxelab.wire.errors import BadValueError, TruncatedError
+from pxelab.wire.dhcp import ReplyTemplate, Request, encode_options, reuse_reply, tlv
+from pxelab.wire.errors import BadValueError
+from pxelab.wire.pxe import (
+    boot_item_of,
+    boot_server_entry,
+    encode_option43,
+    find_boot_item,
+    menu_entry,
+    prompt_value,
+)
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
-MAGIC = b"\x63\x82\x53\x63"
-MIN_PACKET = 300
 ZERO4 = b"\0\0\0\0"
-
-_HEADER = struct.Struct("!BBBB4s2sH4s4s4s4s16s64s128s")
-_REQ_HEADER = struct.Struct("!BBBB4s2sH4s4s4s4s16s")
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,69 +83,6 @@ class Local:
     @property
     def network(self) -> IPv4Network:
         return IPv4Network(f"{self.address}/{self.prefixlen}", strict=False)
-
-
-class Request:
-    """The parts of a BOOTP/DHCP request the policy reads (raw bytes, no copies of big data)."""
-
-    __slots__ = ("chaddr", "ciaddr", "cookie", "flags", "giaddr", "hlen", "hops", "htype", "op",
-                 "options", "port", "secs", "xid")
-
-    def __init__(self, port: int, op: int, htype: int, hlen: int, hops: int, xid: bytes,
-                 secs: bytes, flags: int, ciaddr: bytes, giaddr: bytes, chaddr: bytes,
-                 cookie: bool, options: dict[int, bytes]) -> None:
-        self.port = port
-        self.op = op
-        self.htype = htype
-        self.hlen = hlen
-        self.hops = hops
-        self.xid = xid
-        self.secs = secs
-        self.flags = flags
-        self.ciaddr = ciaddr
-        self.giaddr = giaddr
-        self.chaddr = chaddr
-        self.cookie = cookie
-        self.options = options
-
-    @classmethod
-    def from_bytes(cls, data: bytes, port: int = 67) -> Request:
-        """Decode the header and options (RFC 3396 repeats joined; overloaded file/sname
-        fields read). Raises WireError on a truncated packet or option."""
-        if len(data) < 240:
-            raise TruncatedError(f"DHCP message of {len(data)} bytes, the header needs 240", 0)
-        (op, htype, hlen, hops, xid, secs, flags, ciaddr, _y, _s, giaddr,
-         chaddr) = _REQ_HEADER.unpack_from(data, 0)  # fmt: skip
-        cookie = data[236:240] == MAGIC
-        options: dict[int, bytes] = {}
-        if cookie:
-            scan_options(data, 240, len(data), options)
-            ov = options.get(52)
-            if ov:
-                if ov[0] & 1:
-                    scan_options(data, 108, 236, options, where="file field")
-                if ov[0] & 2:
-                    scan_options(data, 44, 108, options, where="sname field")
-        return cls(port, op, htype, hlen, hops, xid, secs, flags, ciaddr, giaddr, chaddr,
-                   cookie, options)
-
-    @property
-    def message_type(self) -> int:
-        mt = self.options.get(53)
-        return mt[0] if mt else 0
-
-    @property
-    def mac(self) -> str:
-        return self.chaddr[: min(self.hlen, 16)].hex(":")
-
-    @property
-    def arch(self) -> int | None:
-        raw = self.options.get(93)
-        return int.from_bytes(raw[:2], "big") if raw and len(raw) >= 2 else None
-
-    @property
-    def xid_int(self) -> int:
-        return int.from_bytes(self.xid, "big")
 
 
 @dataclass(slots=True)
@@ -170,14 +109,10 @@ def _no_resolver(name: str) -> IPv4Address | None:
 @dataclass(slots=True)
 class _Plan:
     """Everything of a reply that depends on (config, local address, client class), not on the
-    client itself: cached, so the per-packet work is header packing and one join."""
+    client itself: cached, so the per-packet work is wire's ReplyTemplate.encode."""
 
     mtype: int
-    siaddr: bytes
-    sname: bytes
-    file: bytes
-    head_opts: bytes  # 53, 54, 60
-    tail_opts: bytes  # 43 (and later options)
+    template: ReplyTemplate  # 53, 54, 60 | (97) | 43 and dhcp-option-pxe | (82)
     file_name: str
     siaddr_text: str = ""
     vendor: str = ""
@@ -293,7 +228,7 @@ class ProxyPolicy:
         if hit is not None:
             reply = hit.reply
             if reply is not None:
-                reply = reply[:4] + data[4:10] + reply[10:28] + data[28:44] + reply[44:]
+                reply = reuse_reply(reply, data)
             return Decision(hit.kind, reply, hit.reason, hit.arch, hit.file, hit.siaddr,
                             hit.vendor, hit.tags, hit.delay)
         d = self.decide(Request.from_bytes(data, port), local)
@@ -351,7 +286,7 @@ class ProxyPolicy:
                 return Decision("ignored", reason=f"dhcp-ignore ({rule.source})", arch=arch,
                                 vendor=vendor.decode(), tags=frozen)
         if req.port == 4011 and mtype in (REQUEST, INFORM):
-            item = _boot_item(req.options.get(43))
+            item = find_boot_item(req.options.get(43))
             if item is not None:
                 return self._bootserver(req, local, vendor, item, tags, frozen, arch)
         if arch is None:
@@ -395,23 +330,16 @@ class ProxyPolicy:
 
     # ------------------------------------------------------------------ building replies
 
-    def _pack(self, req: Request, plan: _Plan, flags: int, ciaddr: bytes,
-              yiaddr: bytes) -> bytes:
-        head = _HEADER.pack(2, req.htype, req.hlen, req.hops, req.xid, req.secs, flags, ciaddr,
-                            yiaddr, plan.siaddr, req.giaddr, req.chaddr, plan.sname, plan.file)
-        parts = [head, MAGIC, plan.head_opts]
+    @staticmethod
+    def _pack(req: Request, plan: _Plan, flags: int, ciaddr: bytes, yiaddr: bytes) -> bytes:
+        """The decision's per-client part: echo a client machine id of 17 bytes or more (its
+        first 17, as dnsmasq) after 53/54/60, and a relay's agent options (82) last."""
         uuid = req.options.get(97)
-        if uuid is not None and len(uuid) >= 17:
-            parts.append(b"\x61\x11" + uuid[:17])
-        parts.append(plan.tail_opts)
+        middle = tlv(97, uuid[:17]) if uuid is not None and len(uuid) >= 17 else b""
         agent = req.options.get(82)
-        if agent is not None and req.giaddr != ZERO4:
-            parts.append(bytes((82, len(agent))) + agent)
-        parts.append(b"\xff")
-        out = b"".join(parts)
-        if len(out) < MIN_PACKET:
-            out += bytes(MIN_PACKET - len(out))
-        return out
+        end = tlv(82, agent) if agent is not None and req.giaddr != ZERO4 else b""
+        return plan.template.encode(req, flags=flags, ciaddr=ciaddr, yiaddr=yiaddr,
+                                    middle=middle, end=end)
 
     def _find_boot(self, tags: Tagset):
         boots = self.cfg.boot
@@ -468,25 +396,25 @@ class ProxyPolicy:
             if boot.file:
                 file = boot.file.encode()[:127]
         reply_type = OFFER if mtype == DISCOVER else ACK
-        head = (bytes((53, 1, reply_type)) + b"\x36\x04" + local.address.packed
-                + bytes((60, len(vendor))) + vendor)
         tail = b""
         v60 = req.options.get(60, b"")
         if (pxe_port and single is None) or not redirect:
             subs = self._pxe_subopts(arch, tags, local, v60)
-            tail = _encap43(subs)
-        tail += self._pxe_only_options(tags, local)
-        return _Plan(reply_type, siaddr, sname[:63], file[:127], head, tail,
-                     file.decode(errors="replace"), str(IPv4Address(siaddr)), vendor.decode())
+            tail = encode_option43(subs)
+        tail += encode_options(self._pxe_only_options(tags, local))
+        template = ReplyTemplate(siaddr=siaddr, sname=sname[:63], file=file[:127],
+                                 head=_head(reply_type, local, vendor), tail=tail)
+        return _Plan(reply_type, template, file.decode(errors="replace"),
+                     str(IPv4Address(siaddr)), vendor.decode())
 
-    def _pxe_only_options(self, tags: Tagset, local: Local) -> bytes:
+    def _pxe_only_options(self, tags: Tagset, local: Local) -> list[tuple[int, bytes]]:
         """dnsmasq's "dhcp-option-pxe ONLY" options (option_filter in PXE mode): per option
         number the last matching tagged line, else the last untagged one; sent last line
         first, an address 0.0.0.0 meaning this server."""
         lines = [o for o in reversed(self.cfg.options)
                  if o.pxe_only and o.vendor is None and o.encap is None]
         if not lines:
-            return b""
+            return []
         chosen: dict[int, DhcpOption] = {}
         for o in lines:
             if o.tags and tags_match(o.tags, tags) and o.number not in chosen:
@@ -494,7 +422,7 @@ class ProxyPolicy:
         for o in lines:
             if not o.tags and o.number not in chosen:
                 chosen[o.number] = o
-        out = bytearray()
+        out: list[tuple[int, bytes]] = []
         for o in lines:
             if chosen.get(o.number) is not o:
                 continue
@@ -502,8 +430,8 @@ class ProxyPolicy:
             if o.is_address:
                 value = b"".join(local.address.packed if value[i:i + 4] == ZERO4
                                  else value[i:i + 4] for i in range(0, len(value), 4))
-            out += bytes((o.number, len(value))) + value
-        return bytes(out)
+            out.append((o.number, value))
+        return out
 
     def _configured_vendor(self, tags: Tagset, v60: bytes) -> list[tuple[int, bytes]]:
         out = []
@@ -519,14 +447,14 @@ class ProxyPolicy:
                      v60: bytes) -> list[tuple[int, bytes]]:
         configured = self._configured_vendor(tags, v60)
         discovery = 3
-        menu, servers, items = bytearray(), bytearray(), 0
+        menu, servers, items = b"", b"", 0
         for s in self.cfg.services:
             if s.csa != arch or not tags_match(s.tags, tags):
                 continue
             text = s.text.encode()
             if len(menu) + len(text) + 3 >= 253:
                 return configured  # dnsmasq: "PXE menu too large", no menu at all
-            menu += struct.pack("!HB", s.type, len(text)) + text
+            menu += menu_entry(s.type, text)
             items += 1
             if s.basename:
                 server = local.address.packed
@@ -535,7 +463,7 @@ class ProxyPolicy:
             if server != ZERO4:
                 if len(servers) + 3 + 4 >= 253:
                     return configured
-                servers += struct.pack("!HB", s.type, 1) + server
+                servers += boot_server_entry(s.type, server)
             elif s.type != 0:
                 discovery = 2
         has_prompt = any(n == 10 for n, _ in configured)
@@ -544,16 +472,17 @@ class ProxyPolicy:
             discovery = 8
         out.append((6, bytes((discovery,))))
         if not has_prompt:
-            out.append((10, bytes((255 if items > 1 else 0,)) + b"PXE"))
+            out.append((10, prompt_value(255 if items > 1 else 0, b"PXE")))
         if items:
             if servers:
-                out.append((8, bytes(servers)))
-            out.append((9, bytes(menu)))
+                out.append((8, servers))
+            out.append((9, menu))
         return out + configured
 
     def _bootserver(self, req: Request, local: Local, vendor: bytes, item: bytes,
                     tags: Tagset, frozen: tuple[str, ...], arch: int | None) -> Decision:
-        kind, layer = struct.unpack("!HH", item[:4])
+        bi = boot_item_of(item)
+        kind, layer = bi.type, bi.layer
         if layer & 0x8000:
             return Decision("ignored", reason="PXE BIS (layer with bit 15) not supported",
                             arch=arch, tags=frozen)
@@ -578,10 +507,10 @@ class ProxyPolicy:
             siaddr = (service.server_address or local.address).packed
         base = service.basename
         file = (base if "." in base else f"{base}.{layer}").encode()[:127]
-        head = (bytes((53, 1, ACK)) + b"\x36\x04" + local.address.packed
-                + bytes((60, len(vendor))) + vendor)
         subs = [(71, bytes(item[:4])), *self._configured_vendor(tags, req.options.get(60, b""))]
-        plan = _Plan(ACK, siaddr, b"", file, head, _encap43(subs), file.decode(errors="replace"))
+        template = ReplyTemplate(siaddr=siaddr, file=file, head=_head(ACK, local, vendor),
+                                 tail=encode_option43(subs))
+        plan = _Plan(ACK, template, file.decode(errors="replace"))
         # dnsmasq: yiaddr repeats the client's address, ciaddr is cleared, flags unchanged
         reply = self._pack(req, plan, req.flags, ZERO4, req.ciaddr)
         return Decision("ack", reply, arch=arch, file=plan.file_name,
@@ -599,42 +528,9 @@ def _why_not(mtype: int, port: int) -> str:
     return f"{name} on port {port} is not answered by a proxy"
 
 
-def _boot_item(raw43: bytes | None) -> bytes | None:
-    if not raw43:
-        return None
-    pos = 0
-    while pos + 1 < len(raw43):
-        code = raw43[pos]
-        if code == 255:
-            return None
-        if code == 0:
-            pos += 1
-            continue
-        length = raw43[pos + 1]
-        if code == 71 and length >= 4 and pos + 2 + length <= len(raw43):
-            return raw43[pos + 2 : pos + 2 + 4]
-        pos += 2 + length
-    return None
-
-
-def _encap43(subs: list[tuple[int, bytes]]) -> bytes:
-    """dnsmasq's do_encap_opts: sub-options packed into option 43, closed by 255; one that does
-    not fit in 255 bytes starts another option 43."""
-    out = bytearray()
-    cur = bytearray()
-    for code, value in subs:
-        tlv = bytes((code, len(value))) + value
-        if len(cur) + len(tlv) > 255:
-            out += bytes((43, len(cur))) + cur
-            cur = bytearray()
-        cur += tlv
-    if cur:
-        if len(cur) + 1 > 255:
-            out += bytes((43, len(cur))) + cur
-            cur = bytearray()
-        cur.append(255)
-        out += bytes((43, len(cur))) + cur
-    return bytes(out)
+def _head(reply_type: int, local: Local, vendor: bytes) -> list[tuple[int, bytes]]:
+    """dnsmasq's first options: message type, server identifier, the matched vendor class."""
+    return [(53, bytes((reply_type,))), (54, local.address.packed), (60, vendor)]
 
 
 def _vendor_match(o: DhcpOption, v60: bytes, vendors: list[bytes]) -> bool:
@@ -707,4 +603,4 @@ def _net(r: ProxyRange, *, local: Local | None = None, guess: bool = False) -> I
     return IPv4Network(f"{r.address}/32")
 
 
-__all__ = ["BadValueError", "Decision", "Local", "ProxyPolicy", "Request"]
+__all__ = ["BadValueError", "Decision", "Local", "ProxyPolicy"]

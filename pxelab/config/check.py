@@ -738,7 +738,7 @@ def offer_for(cfg: ServerConfig, who: ClientIdentity) -> Offer:
     ciaddr = IPv4Address(who.ip).packed if who.ip else zero
 
     def ask(port: int, mtype: int, extra: dict[int, bytes], ci: bytes):
-        req = policy.Request(port, 1, 1, len(mac), 0, b"\0\0\0\1", b"\0\0", 0, ci, zero,
+        req = dhcp.Request(port, 1, 1, len(mac), 0, b"\0\0\0\1", b"\0\0", 0, ci, zero,
                              mac.ljust(16, b"\0"), True, {53: bytes([mtype]), **opts, **extra})
         d = policy.ProxyPolicy(cfg).decide(req, local)
         return d, (dhcp.decode(d.reply) if d.reply else None)

@@ -31,10 +31,11 @@ import threading
 import time
 from ipaddress import IPv4Address
 
-from pxelab.boot.policy import Decision, Local, ProxyPolicy, Request
+from pxelab.boot.policy import Decision, Local, ProxyPolicy
 from pxelab.config.model import ServerConfig
 from pxelab.serve.events import EventLog
 from pxelab.serve.ratelimit import ClientRateLimit
+from pxelab.wire.dhcp import Request
 from pxelab.wire.errors import WireError
 
 log = logging.getLogger("pxelab.proxydhcp")

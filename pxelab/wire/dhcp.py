@@ -91,10 +91,16 @@ __all__ = [
     "MessageType",
     "Opt",
     "Options",
+    "ReplyTemplate",
+    "Request",
     "decode",
+    "encode_options",
+    "encode_reply",
     "option_name",
     "reply_to",
+    "reuse_reply",
     "scan_options",
+    "tlv",
 ]
 
 
@@ -657,8 +663,7 @@ def scan_options(data: bytes, start: int, end: int, into: dict[int, bytes],
     of one option joined in order), stopping at END (255). `offsets` gets where each option's
     first piece began. Raises TruncatedError naming the option and the byte.
 
-    The one option walker: `decode` builds its Options with it, and the proxy's per-packet
-    request reader (boot/policy.py) calls it directly, without the typed layer.
+    The one option walker, under the one request reader (Request.from_bytes).
     """
     pos = start
     while pos < end:
@@ -690,6 +695,175 @@ def _parse_options(data: bytes, start: int, end: int, into: Options, where: str)
     scan_options(data, start, end, into._items, into._offsets, where)
 
 
+# op htype hlen hops xid secs flags ciaddr yiaddr siaddr giaddr chaddr: sname/file are sliced
+# only by the full decoder, which wants them; the proxy never reads them.
+_REQ_HEADER = struct.Struct("!BBBB4s2sH4s4s4s4s16s")
+_ZERO4 = bytes(4)
+
+
+class Request:
+    """A BOOTP/DHCP message read once, raw: header fields as bytes/ints, options code -> raw
+    bytes (RFC 3396 pieces joined, overloaded file/sname fields read, option 52 taken out
+    into `overload`). The one request reader: `decode` builds its DhcpMessage from it, and the
+    proxy's hot path uses it as it is (no typed layer, no copies of the packet).
+    """
+
+    __slots__ = ("chaddr", "ciaddr", "cookie", "data", "flags", "giaddr", "hlen", "hops",
+                 "htype", "offsets", "op", "options", "overload", "port", "secs", "siaddr",
+                 "xid", "yiaddr")
+
+    def __init__(self, port: int = 67, op: int = BOOTREQUEST, htype: int = 1, hlen: int = 6,
+                 hops: int = 0, xid: bytes = _ZERO4, secs: bytes = b"\0\0", flags: int = 0,
+                 ciaddr: bytes = _ZERO4, giaddr: bytes = _ZERO4, chaddr: bytes = bytes(16),
+                 cookie: bool = True, options: dict[int, bytes] | None = None, *,
+                 yiaddr: bytes = _ZERO4, siaddr: bytes = _ZERO4, data: bytes = b"",
+                 offsets: dict[int, int] | None = None, overload: int = 0) -> None:
+        self.port = port
+        self.op = op
+        self.htype = htype
+        self.hlen = hlen
+        self.hops = hops
+        self.xid = xid
+        self.secs = secs
+        self.flags = flags
+        self.ciaddr = ciaddr
+        self.yiaddr = yiaddr
+        self.siaddr = siaddr
+        self.giaddr = giaddr
+        self.chaddr = chaddr
+        self.cookie = cookie
+        self.options = {} if options is None else options
+        self.offsets = offsets
+        self.overload = overload
+        self.data = data
+
+    @classmethod
+    def from_bytes(cls, data: bytes, port: int = 67, *, honour_overload: bool = True,
+                   offsets: dict[int, int] | None = None,
+                   strict: bool = False) -> Request:
+        """Read a message; WireError on a truncated header, cookie or option. `offsets`
+        gets where each option began. strict=True also rejects an option 52 that is not
+        1, 2 or 3 (as `decode` does); the proxy reads its bits as dnsmasq does."""
+        n = len(data)
+        if n < HEADER_SIZE:
+            raise TruncatedError(
+                f"DHCP message of {n} bytes, the BOOTP header needs {HEADER_SIZE}", n)
+        (op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi,
+         chaddr) = _REQ_HEADER.unpack_from(data)  # fmt: skip
+        req = cls(port, op, htype, hlen, hops, xid, secs, flags, ci, gi, chaddr, True, {},
+                  yiaddr=yi, siaddr=si, data=data, offsets=offsets)
+        if data[HEADER_SIZE:OPTIONS_OFFSET] != MAGIC_COOKIE:
+            tail = data[HEADER_SIZE:]
+            if n >= OPTIONS_OFFSET or not tail or not MAGIC_COOKIE.startswith(tail):
+                req.cookie = False  # plain BOOTP (RFC 951): no options
+                return req
+            raise TruncatedError("DHCP magic cookie cut short", n)
+        options = req.options
+        scan_options(data, OPTIONS_OFFSET, n, options, offsets)
+        raw52 = options.pop(Opt.OVERLOAD, None)
+        if raw52 is None:
+            return req
+        if strict:
+            off = offsets.pop(Opt.OVERLOAD, OPTIONS_OFFSET) if offsets else OPTIONS_OFFSET
+            overload = int(decode_value(Opt.OVERLOAD, raw52, off))  # type: ignore[call-overload]
+        else:
+            overload = (raw52[0] & 3) if raw52 else 0
+            if offsets:
+                offsets.pop(Opt.OVERLOAD, None)
+        req.overload = overload
+        if not honour_overload:
+            return req
+        # RFC 3396: the options field first, then file, then sname.
+        if overload & OVERLOAD_FILE:
+            scan_options(data, FILE_OFFSET, FILE_OFFSET + FILE_SIZE, options, offsets,
+                         "file field")
+        if overload & OVERLOAD_SNAME:
+            scan_options(data, SNAME_OFFSET, SNAME_OFFSET + SNAME_SIZE, options, offsets,
+                         "sname field")
+        # Option 52 inside file/sname means nothing (RFC 2131): drop it.
+        options.pop(Opt.OVERLOAD, None)
+        if offsets:
+            offsets.pop(Opt.OVERLOAD, None)
+        return req
+
+    @property
+    def message_type(self) -> int:
+        mt = self.options.get(Opt.MESSAGE_TYPE)
+        return mt[0] if mt else 0
+
+    @property
+    def mac(self) -> str:
+        return self.chaddr[: min(self.hlen, 16)].hex(":")
+
+    @property
+    def arch(self) -> int | None:
+        raw = self.options.get(Opt.CLIENT_ARCH)
+        return int.from_bytes(raw[:2], "big") if raw and len(raw) >= 2 else None
+
+    @property
+    def xid_int(self) -> int:
+        return int.from_bytes(self.xid, "big")
+
+
+# -- the replies' fast encoder --------------------------------------------------------------
+
+# op htype hlen hops xid secs flags ciaddr yiaddr siaddr giaddr chaddr
+_REPLY_HEAD = struct.Struct("!BBBB4s2sH4s4s4s4s16s")
+
+
+def encode_options(items: Iterable[tuple[int, bytes]]) -> bytes:
+    """Options as TLVs in the order given, no END; a value over 255 bytes becomes several
+    TLVs of one code (RFC 3396)."""
+    return _tlvs(items)
+
+
+class ReplyTemplate:
+    """A BOOTREPLY with everything that does not depend on the client encoded once: siaddr,
+    sname, file, the magic cookie and two runs of options. `encode` adds the request's header
+    fields (htype, hlen, hops, xid, secs, giaddr, chaddr), the flags/ciaddr/yiaddr asked for,
+    options between the two runs (`middle`) and after them (`end`), END and padding to 300.
+    """
+
+    __slots__ = ("_fixed", "head", "siaddr", "tail")
+
+    def __init__(self, *, siaddr: bytes = _ZERO4, sname: bytes = b"", file: bytes = b"",
+                 head: Iterable[tuple[int, bytes]] = (), tail: bytes | Iterable = b"") -> None:
+        if len(sname) > SNAME_SIZE - 1 or len(file) > FILE_SIZE - 1:
+            raise EncodeError("sname/file longer than the header field (less its NUL)")
+        self.siaddr = siaddr
+        self.head = encode_options(head)
+        self.tail = tail if isinstance(tail, bytes) else encode_options(tail)
+        self._fixed = (sname.ljust(SNAME_SIZE, b"\0") + file.ljust(FILE_SIZE, b"\0")
+                       + MAGIC_COOKIE + self.head)
+
+    def encode(self, req: Request, *, flags: int, ciaddr: bytes = _ZERO4,
+               yiaddr: bytes = _ZERO4, middle: bytes = b"", end: bytes = b"") -> bytes:
+        out = b"".join((
+            _REPLY_HEAD.pack(BOOTREPLY, req.htype, req.hlen, req.hops, req.xid, req.secs, flags,
+                             ciaddr, yiaddr, self.siaddr, req.giaddr, req.chaddr),
+            self._fixed, middle, self.tail, end, b"\xff",
+        ))
+        if len(out) < MIN_SIZE:
+            out += bytes(MIN_SIZE - len(out))
+        return out
+
+
+def encode_reply(template: ReplyTemplate, req: Request, **fields: Any) -> bytes:
+    """template.encode(req, **fields): the reply bytes for one request."""
+    return template.encode(req, **fields)
+
+
+def tlv(code: int, value: bytes) -> bytes:
+    """One option of up to 255 bytes, for the per-request options of ReplyTemplate.encode."""
+    return bytes((code, len(value))) + value
+
+
+def reuse_reply(reply: bytes, data: bytes) -> bytes:
+    """A reply encoded for one request, made the reply to another that differs from it only
+    in xid, secs and chaddr: those three are copied from the new request `data`."""
+    return reply[:4] + data[4:10] + reply[10:28] + data[28:44] + reply[44:]
+
+
 def decode(data: bytes, *, honour_overload: bool = True) -> DhcpMessage:
     """Decode a BOOTP/DHCP message; raises only WireError (and subclasses).
 
@@ -706,49 +880,27 @@ def decode(data: bytes, *, honour_overload: bool = True) -> DhcpMessage:
 
 
 def _decode(data: bytes, honour_overload: bool = True) -> DhcpMessage:
-    n = len(data)
-    if n < HEADER_SIZE:
-        raise TruncatedError(f"DHCP message of {n} bytes, the BOOTP header needs {HEADER_SIZE}", n)
+    opts = Options()
+    req = Request.from_bytes(data, honour_overload=honour_overload, offsets=opts._offsets,
+                             strict=True)
+    opts._items = req.options
     msg = DhcpMessage.__new__(DhcpMessage)
-    (op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, sname_raw,
-     file_raw) = _HEADER.unpack_from(data)  # fmt: skip
     # Straight into __dict__: the field setters' checks cannot fail on unpacked values.
     msg.__dict__.update(
-        op=op, htype=htype, hlen=hlen, hops=hops, xid=xid, secs=secs, flags=flags,
-        ciaddr=IPv4(ci), yiaddr=IPv4(yi), siaddr=IPv4(si), giaddr=IPv4(gi), chaddr=chaddr,
-        options=Options(), overload=0, vendor_area=b"",
+        op=req.op, htype=req.htype, hlen=req.hlen, hops=req.hops,
+        xid=int.from_bytes(req.xid, "big"), secs=int.from_bytes(req.secs, "big"),
+        flags=req.flags, ciaddr=IPv4(req.ciaddr), yiaddr=IPv4(req.yiaddr),
+        siaddr=IPv4(req.siaddr), giaddr=IPv4(req.giaddr), chaddr=req.chaddr,
+        options=opts, overload=req.overload, vendor_area=b"", cookie=req.cookie,
     )  # fmt: skip
-    if data[HEADER_SIZE:OPTIONS_OFFSET] != MAGIC_COOKIE:
-        tail = data[HEADER_SIZE:]
-        if n >= OPTIONS_OFFSET or not tail or not MAGIC_COOKIE.startswith(tail):
-            # Plain BOOTP (RFC 951): no options, keep the vendor area as it came.
-            msg.cookie = False
-            msg.vendor_area = data[HEADER_SIZE : HEADER_SIZE + 64].rstrip(b"\x00")
-            msg.sname, msg.file = sname_raw.rstrip(b"\x00"), file_raw.rstrip(b"\x00")
-            return msg
-        raise TruncatedError("DHCP magic cookie cut short", n)
-    msg.cookie = True
-    _parse_options(data, OPTIONS_OFFSET, n, msg.options, "options field")
-    overload = 0
-    raw52 = msg.options.raw(Opt.OVERLOAD)
-    if raw52 is not None:
-        off = msg.options.offset(Opt.OVERLOAD) or OPTIONS_OFFSET
-        overload = int(decode_value(Opt.OVERLOAD, raw52, off))  # type: ignore[call-overload]
-        msg.options.remove(Opt.OVERLOAD)
-        if not honour_overload:
-            msg.overload = overload
-            msg.sname, msg.file = sname_raw.rstrip(b"\x00"), file_raw.rstrip(b"\x00")
-            return msg
-        # RFC 3396: the options field first, then file, then sname.
-        if overload & OVERLOAD_FILE:
-            _parse_options(data, FILE_OFFSET, FILE_OFFSET + FILE_SIZE, msg.options, "file field")
-        if overload & OVERLOAD_SNAME:
-            _parse_options(
-                data, SNAME_OFFSET, SNAME_OFFSET + SNAME_SIZE, msg.options, "sname field"
-            )
-        # Option 52 inside file/sname means nothing (RFC 2131): drop it.
-        msg.options.remove(Opt.OVERLOAD)
-    msg.overload = overload
+    sname_raw = data[SNAME_OFFSET : SNAME_OFFSET + SNAME_SIZE]
+    file_raw = data[FILE_OFFSET : FILE_OFFSET + FILE_SIZE]
+    if not req.cookie:
+        # Plain BOOTP (RFC 951): no options, keep the vendor area as it came.
+        msg.vendor_area = data[HEADER_SIZE : HEADER_SIZE + 64].rstrip(b"\x00")
+        msg.sname, msg.file = sname_raw.rstrip(b"\x00"), file_raw.rstrip(b"\x00")
+        return msg
+    overload = req.overload if honour_overload else 0
     msg.sname = b"" if overload & OVERLOAD_SNAME else sname_raw.rstrip(b"\x00")
     msg.file = b"" if overload & OVERLOAD_FILE else file_raw.rstrip(b"\x00")
     return msg

@@ -737,3 +737,66 @@ __all__ = [
     "encode_client_arches",
     "ipxe_info",
 ]
+
+
+# -- option 43 for the proxy's replies: the fast encoders (plain bytes, no typed layer) -------
+
+
+def menu_entry(type_: int, text: bytes) -> bytes:
+    """One 43.9 entry: boot server type, text length, text."""
+    return type_.to_bytes(2, "big") + bytes((len(text),)) + text
+
+
+def boot_server_entry(type_: int, addresses: bytes) -> bytes:
+    """One 43.8 entry: boot server type, address count, the packed IPv4 addresses."""
+    return type_.to_bytes(2, "big") + bytes((len(addresses) // 4,)) + addresses
+
+
+def prompt_value(timeout: int, text: bytes) -> bytes:
+    """The value of 43.10: seconds (0 none, 255 wait for a key), then the prompt text."""
+    return bytes((timeout,)) + text
+
+
+def encode_option43(subs: Iterable[tuple[int, bytes]]) -> bytes:
+    """Sub-options packed into option 43 and closed by END, as dnsmasq's do_encap_opts: a
+    sub-option that does not fit in the current 255 bytes starts another option 43."""
+    out = bytearray()
+    cur = bytearray()
+    for code, value in subs:
+        item = bytes((code, len(value))) + value
+        if len(cur) + len(item) > 255:
+            out += bytes((43, len(cur))) + cur
+            cur = bytearray()
+        cur += item
+    if cur:
+        if len(cur) + 1 > 255:
+            out += bytes((43, len(cur))) + cur
+            cur = bytearray()
+        cur.append(255)
+        out += bytes((43, len(cur))) + cur
+    return bytes(out)
+
+
+def find_boot_item(raw43: bytes | None) -> bytes | None:
+    """The 4 bytes of 43.71 (type, layer) in a client's option 43, or None: a walk that stops
+    at END and ignores a 43.71 shorter than 4 bytes or running past the option."""
+    if not raw43:
+        return None
+    pos = 0
+    while pos + 1 < len(raw43):
+        code = raw43[pos]
+        if code == 255:
+            return None
+        if code == 0:
+            pos += 1
+            continue
+        length = raw43[pos + 1]
+        if code == 71 and length >= 4 and pos + 2 + length <= len(raw43):
+            return raw43[pos + 2 : pos + 6]
+        pos += 2 + length
+    return None
+
+
+def boot_item_of(item: bytes) -> BootItem:
+    """The type and layer of the 4 bytes find_boot_item returns."""
+    return BootItem(int.from_bytes(item[:2], "big"), int.from_bytes(item[2:4], "big"))

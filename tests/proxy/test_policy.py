@@ -7,9 +7,10 @@ from ipaddress import IPv4Address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pxelab.boot.policy import Local, ProxyPolicy, Request
+from pxelab.boot.policy import Local, ProxyPolicy
 from pxelab.config.dnsmasq import read_dnsmasq_text
 from pxelab.wire import dhcp
+from pxelab.wire.dhcp import Request
 from tests.proxy.helpers import request
 
 PROXY = IPv4Address("192.168.10.20")

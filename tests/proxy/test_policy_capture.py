@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from scapy.all import UDP, rdpcap
 
-from pxelab.boot.policy import Local, ProxyPolicy, Request
+from pxelab.boot.policy import Local, ProxyPolicy
 from pxelab.config.dnsmasq import read_dnsmasq_conf
 from pxelab.wire import dhcp
+from pxelab.wire.dhcp import Request
 
 HERE = Path(__file__).parent
 SEED = HERE.parent / "config" / "data" / "seed-dnsmasq.conf"

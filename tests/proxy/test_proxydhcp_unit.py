@@ -103,7 +103,8 @@ class QueueSock(FakeSock):
 
 
 def test_receive_loop_answers_like_the_policy() -> None:
-    from pxelab.boot.policy import ProxyPolicy, Request
+    from pxelab.boot.policy import ProxyPolicy
+    from pxelab.wire.dhcp import Request
 
     cfg = read_dnsmasq_text(CONF)
     server = ProxyDhcpServer(cfg)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from pxelab.boot.policy import Local, ProxyPolicy, Request
+from pxelab.boot.policy import Local, ProxyPolicy
 from pxelab.config.dnsmasq import read_dnsmasq_conf
 from pxelab.config.tomlconf import read_toml
 from pxelab.serve.events import read_events
+from pxelab.wire.dhcp import Request
 from tests.conftest import require_tool
 from tests.proxy.helpers import request
 from tests.proxy.test_policy_capture import PROXY, _packets
