@@ -15,7 +15,11 @@ carry the broadcast flag). On 4011, replies go back to the request's source addr
 Log lines (`log_dhcp`) are dnsmasq's --log-dhcp lines, with "pxelab-dhcp:" where dnsmasq
 writes "dnsmasq-dhcp:"; the basic "PXE(eth0) <mac> proxy" line is logged always, as dnsmasq
 does. Events: `proxydhcp` offer / ack / ignored with client, arch, file, port, reason.
-A packet never stops the server: a malformed one is counted and logged (at most every 10 s).
+A packet never stops the server: a malformed one is counted (`stats["malformed"]`) and logged
+(at most every 10 s); an unexpected exception while handling one is a pxelab bug, counted apart
+(`stats["internal_error"]`) and logged with its traceback, and the next packet is served.
+Requests are read by wire.dhcp.Request (the decoder's own reader); the reply bytes come from
+wire.dhcp.ReplyTemplate, filled in by the policy's decision.
 """
 
 from __future__ import annotations
@@ -115,8 +119,9 @@ class ProxyDhcpServer:
         self._locals: dict[int, Local | None] = {}
         self._locals_at = 0.0
         self._local_objs: dict[tuple[IPv4Address, int, str], Local] = {}
+        # malformed: the packet's fault (WireError); internal_error: pxelab's (a bug)
         self.stats = {"received": 0, "offer": 0, "ack": 0, "ignored": 0, "malformed": 0,
-                      "send_failed": 0, "rate_limited": 0}
+                      "internal_error": 0, "send_failed": 0, "rate_limited": 0}
         self.limit = ClientRateLimit()
         self._last_warn: dict[str, float] = {}
         # per-packet lines only with log-dhcp (dnsmasq logs the short line always; at
@@ -232,7 +237,7 @@ class ProxyDhcpServer:
             try:
                 packet(sock, port, data, src, ifindex)
             except Exception as exc:  # never let one packet stop the server
-                self._warn("bug", f"packet from {src} not handled: {type(exc).__name__}: {exc}")
+                self._internal_error(src, exc)
 
     def _serve(self, sock: socket.socket, port: int) -> None:
         """One thread per socket, blocked in recvmsg: per packet one receive, one send, and
@@ -265,7 +270,7 @@ class ProxyDhcpServer:
             try:
                 packet(sock, port, data, src, ifindex)
             except Exception as exc:  # never let one packet stop the server
-                self._warn("bug", f"packet from {src} not handled: {type(exc).__name__}: {exc}")
+                self._internal_error(src, exc)
 
     def _packet(self, sock: socket.socket, port: int, data: bytes, src: tuple[str, int],
                 ifindex: int) -> None:
@@ -345,6 +350,18 @@ class ProxyDhcpServer:
             self._warn("send", f"cannot send to {dest[0]}:{dest[1]}: {exc.strerror or exc}")
 
     # ------------------------------------------------------------ logging
+
+    def _internal_error(self, src: tuple[str, int], exc: Exception) -> None:
+        """A bug met while handling one packet: counted apart from malformed packets (which
+        are the sender's fault), logged with its traceback at most every 10 s; the server
+        goes on with the next packet."""
+        self.stats["internal_error"] += 1
+        now = time.monotonic()
+        if now - self._last_warn.get("bug", -1e9) >= 10.0:
+            self._last_warn["bug"] = now
+            log.error("internal error on a packet from %s:%s (%d so far): %s: %s", src[0],
+                      src[1], self.stats["internal_error"], type(exc).__name__, exc,
+                      exc_info=exc)
 
     def _warn(self, key: str, message: str) -> None:
         now = time.monotonic()

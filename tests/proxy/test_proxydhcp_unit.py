@@ -125,3 +125,34 @@ def test_receive_loop_answers_like_the_policy() -> None:
     assert [data for data, _, _ in sock.sent] == [r for r in expected if r is not None]
     dests = [(dest, anc) for _, dest, anc in sock.sent]
     assert dests == [(("192.168.10.1", 67), False), (("255.255.255.255", 68), True)] * 4
+
+
+def test_a_bug_is_an_internal_error_not_a_malformed_packet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A policy that raises on one packet: counted as internal_error (not malformed), logged
+    with its traceback once, and the server answers the next packet."""
+    cfg = read_dnsmasq_text(CONF)
+    server = ProxyDhcpServer(cfg)
+    server._locals[2] = LOCAL
+    server._locals_at = 1e18
+    real = server.policy.decide
+    calls = []
+
+    def flaky(req, local):
+        calls.append(req.xid_int)
+        if len(calls) <= 2:
+            raise KeyError("planted")
+        return real(req, local)
+
+    server.policy.decide = flaky  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING, "pxelab.proxydhcp")
+    packets = [(request(mac=f"52:54:00:00:01:{i:02x}", xid=10 + i), ("0.0.0.0", 68))
+               for i in range(3)]
+    sock = QueueSock(server, packets)
+    server._serve(sock, 67)  # type: ignore[arg-type]
+    assert server.stats["internal_error"] == 2
+    assert server.stats["malformed"] == 0
+    assert len(sock.sent) == 1  # the third packet is still answered
+    errors = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert len(errors) == 1 and errors[0].exc_info is not None
