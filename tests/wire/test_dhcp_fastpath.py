@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pxelab.wire import dhcp, pxe
-from pxelab.wire.dhcp import ReplyTemplate, Request
+from pxelab.wire.dhcp import Opt, ReplyTemplate, Request
 from pxelab.wire.errors import WireError
 from tests.wire.strategies import examples, messages
 
@@ -99,6 +99,17 @@ def test_reader_is_the_decoders() -> None:
     assert calls == [300]
 
 
+def test_reader_agrees_on_overloaded_messages() -> None:
+    """Options spread over file and sname (option 52): both readers join them, drop 52."""
+    for extra in (290, 400):
+        msg = dhcp.DhcpMessage(message_type=1, options=[(60, "PXEClient"), (77, b"u" * extra),
+                                                        (97, bytes(17))])
+        data = msg.encode()
+        assert dhcp.decode(data).overload, "the message did not overload"
+        _agree(data)
+        assert Opt.OVERLOAD not in Request.from_bytes(data).options
+
+
 def test_proxy_reads_52_as_dnsmasq_the_decoder_strictly() -> None:
     data = bytearray(dhcp.DhcpMessage(message_type=1, options=[(60, "PXEClient")]).encode())
     data[243:246] = b"\x34\x01\x05"  # option 52 = 5: not 1, 2 or 3
@@ -116,7 +127,7 @@ requests = st.builds(
     st.binary(min_size=4, max_size=4), st.binary(min_size=2, max_size=2),
     st.integers(0, 0xFFFF), st.sampled_from([bytes(4), b"\xc0\xa8\x0a\x01"]),
     st.binary(min_size=16, max_size=16),
-    st.one_of(st.none(), st.binary(min_size=0, max_size=30)),
+    st.one_of(st.none(), st.binary(min_size=17, max_size=30), st.binary(max_size=16)),
     st.one_of(st.none(), st.binary(min_size=1, max_size=40)),
 )
 subopts = st.lists(st.tuples(st.integers(1, 254), st.binary(max_size=120)), max_size=5)
