@@ -1,4 +1,4 @@
-"""Building PXE requests with the wire codec (independent of the policy's own parser)."""
+"""Building PXE requests with the wire codec's encoder (DhcpMessage), not the reader under test."""
 
 from __future__ import annotations
 
