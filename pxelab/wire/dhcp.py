@@ -750,8 +750,13 @@ class Request:
                 f"DHCP message of {n} bytes, the BOOTP header needs {HEADER_SIZE}", n)
         (op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi,
          chaddr) = _REQ_HEADER.unpack_from(data)  # fmt: skip
-        req = cls(port, op, htype, hlen, hops, xid, secs, flags, ci, gi, chaddr, True, {},
-                  yiaddr=yi, siaddr=si, data=data, offsets=offsets)
+        # slots set here, not through __init__'s keywords: this runs once per packet
+        req = cls.__new__(cls)
+        req.port, req.op, req.htype, req.hlen, req.hops = port, op, htype, hlen, hops
+        req.xid, req.secs, req.flags, req.ciaddr, req.yiaddr = xid, secs, flags, ci, yi
+        req.siaddr, req.giaddr, req.chaddr, req.data, req.offsets = si, gi, chaddr, data, offsets
+        req.cookie, req.overload = True, 0
+        req.options = {}
         if data[HEADER_SIZE:OPTIONS_OFFSET] != MAGIC_COOKIE:
             tail = data[HEADER_SIZE:]
             if n >= OPTIONS_OFFSET or not tail or not MAGIC_COOKIE.startswith(tail):
