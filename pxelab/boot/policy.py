@@ -338,8 +338,7 @@ class ProxyPolicy:
         middle = tlv(97, uuid[:17]) if uuid is not None and len(uuid) >= 17 else b""
         agent = req.options.get(82)
         end = tlv(82, agent) if agent is not None and req.giaddr != ZERO4 else b""
-        return plan.template.encode(req, flags=flags, ciaddr=ciaddr, yiaddr=yiaddr,
-                                    middle=middle, end=end)
+        return plan.template.encode(req, flags, ciaddr, yiaddr, middle, end)  # positional: hot
 
     def _find_boot(self, tags: Tagset):
         boots = self.cfg.boot

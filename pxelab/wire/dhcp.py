@@ -841,7 +841,7 @@ class ReplyTemplate:
         self._fixed = (sname.ljust(SNAME_SIZE, b"\0") + file.ljust(FILE_SIZE, b"\0")
                        + MAGIC_COOKIE + self.head)
 
-    def encode(self, req: Request, *, flags: int, ciaddr: bytes = _ZERO4,
+    def encode(self, req: Request, flags: int, ciaddr: bytes = _ZERO4,
                yiaddr: bytes = _ZERO4, middle: bytes = b"", end: bytes = b"") -> bytes:
         out = b"".join((
             _REPLY_HEAD.pack(BOOTREPLY, req.htype, req.hlen, req.hops, req.xid, req.secs, flags,
