@@ -13,7 +13,9 @@ same machine load. A server "holds" a rate when perfdhcp reaches at least 95 % o
 most 1 % of the DISCOVERs go unanswered (a failed step is tried once more, as other work on a
 shared machine can spoil one run; three failed steps in a row end that server's ladder;
 `--repeat N` runs the ladder N times and keeps each server's best).
-Printed: the highest rate each holds, their ratio,
+Past the listed rates the ladder climbs on until both servers have failed a step (or
+`--max-rate`). Printed: the highest rate each holds and the lowest it failed (where it
+saturates), their ratio (none when neither saturated, a bound when one did not),
 and the median and 99th percentile DISCOVER->OFFER delay at that rate (from perfdhcp's
 per-exchange timestamps, `-x t`), and the server's CPU time per answered DISCOVER (from
 /proc: a figure the machine's other load disturbs less than the rates).
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CONF = """\
@@ -74,6 +77,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def ladder(rates: list[int], max_rate: int) -> Iterator[int]:
+    """The listed rates, then on up by half again each step to `max_rate` (the caller stops
+    once both servers have failed a step)."""
+    yield from rates
+    rate = rates[-1]
+    while rate * 3 // 2 <= max_rate:
+        rate = rate * 3 // 2 // 500 * 500
+        yield rate
+
+
 def holds(r: dict, rate: int) -> bool:
     return r["sent"] > 0 and r["rate"] >= 0.95 * rate and r["drops_pct"] <= 1.0
 
@@ -85,6 +98,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="run the whole ladder this many times; each server's best counts")
     ap.add_argument("--period", type=int, default=3, help="seconds per step (default 3)")
+    ap.add_argument("--max-rate", type=int, default=200000,
+                    help="past the listed rates the ladder climbs (by half again each step) "
+                    "until both servers fail, or to this rate")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -121,7 +137,7 @@ def main() -> int:
                 return 1
         for round_ in range(args.repeat):
             failing = {name: 0 for name in SERVERS}
-            for step, rate in enumerate(rates):
+            for step, rate in enumerate(ladder(rates, args.max_rate)):
                 # alternate who goes first, so neither always meets the same moment
                 order = list(SERVERS.items())
                 if (step + round_) % 2:
@@ -147,6 +163,8 @@ def main() -> int:
                           f"CPU {r.get('cpu_us_per_offer', '-')} us/offer", flush=True)
                 if all(f >= 3 for f in failing.values()):
                     break
+                if step >= len(rates) - 1 and all(f >= 1 for f in failing.values()):
+                    break  # past the list, once both have failed their saturation is known
     best = {}
     for name in SERVERS:
         held = [rate for rate, r in results[name].items() if holds(r, rate)]
@@ -158,11 +176,27 @@ def main() -> int:
         r = results[name].get(best[name], {})
         print(f"{name:8s} {best[name]:>18d}/s {r.get('median_ms', '-')!s:>10s} "
               f"{r.get('p99_ms', '-')!s:>8s} {r.get('cpu_us_per_offer', '-')!s:>13s}")
+    # The lowest rate a server failed: with its best held rate, where it saturates. A server
+    # that failed none was not measured, only bounded from below (both holding the top step
+    # would print a ratio of 1.00: the ladder's figure, not theirs).
+    failed = {name: min((rate for rate, r in results[name].items() if not holds(r, rate)),
+                        default=None) for name in SERVERS}
+    for name in SERVERS:
+        sat = (f"saturates between {best[name]}/s and {failed[name]}/s" if failed[name]
+               else f"held every step up to {best[name]}/s: not saturated")
+        print(f"{name:8s} {sat}")
     ratio = best["pxelab"] / best["dnsmasq"] if best["dnsmasq"] else float("nan")
-    print(f"pxelab / dnsmasq: {ratio:.2f}x")
+    if failed["pxelab"] is None and failed["dnsmasq"] is None:
+        print("pxelab / dnsmasq: not measured (neither saturated: raise --max-rate)")
+    elif failed["pxelab"] is None:
+        print(f"pxelab / dnsmasq: >= {ratio:.2f}x (pxelab not saturated)")
+    elif failed["dnsmasq"] is None:
+        print(f"pxelab / dnsmasq: <= {ratio:.2f}x (dnsmasq not saturated)")
+    else:
+        print(f"pxelab / dnsmasq: {ratio:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"best": best, "ratio": ratio,
+            {"best": best, "first_failed": failed, "ratio": ratio,
              "steps": {n: {str(k): v for k, v in rs.items()} for n, rs in results.items()}},
             indent=2))
     return 0

@@ -144,6 +144,16 @@ def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
     return run
 
 
+def ratio_cell(ours: float, peer: float) -> str:
+    """pxelab / peer, or who failed: a failed run is 0.0 MiB/s, and 0.00 would read as a
+    measured (terrible) ratio rather than a run that did not finish."""
+    if not peer:
+        return " peer failed" if ours else " both failed"
+    if not ours:
+        return " pxelab failed"
+    return f"{ours / peer:8.2f}"
+
+
 def start_servers(servers: dict[str, tuple[subprocess.Popen[bytes], int]], env: Env,
                   root: Path, tmp: Path, with_dnsmasq: bool, extra: list[str]) -> None:
     """Start every server into `servers` (the caller stops them, even if one fails to start)."""
@@ -243,9 +253,8 @@ def main() -> int:
             header = f"{'row':28}" + "".join(f"{k:>11}" for k in names) + f"{'ratio':>8}"
             print(header + "   (MiB/s; ratio = pxelab / tftp-hpa)")
             for label, res in results.items():
-                ratio = res["pxelab"] / res["tftp-hpa"] if res["tftp-hpa"] else 0.0
                 print(f"{label:28}" + "".join(f"{res[k]:11.1f}" for k in names)
-                      + f"{ratio:8.2f}")
+                      + ratio_cell(res["pxelab"], res["tftp-hpa"]))
             if results:
                 print(f"{'server CPU, ms per MiB':28}" + "".join(f"{k:>11}" for k in names)
                       + "   (same runs; machine busy time minus the clients')")
@@ -263,7 +272,7 @@ def main() -> int:
                         hpa = max(hpa, timed(env, servers["tftp-hpa"][1], "f16", 16 * MiB,
                                              1468))
                 print(f"{'pxelab windowsize 16, 1468':28}{best:11.1f}{'':11}"
-                      f"{best / hpa if hpa else 0:8.2f}   (ratio to tftp-hpa lockstep "
+                      f"{ratio_cell(best, hpa)}   (ratio to tftp-hpa lockstep "
                       f"{hpa:.1f}; target >= 3)")
             if "rss" in rows:
                 # 64 transfers of a 64 MiB file at once; stopped after 10 s (memory is flat

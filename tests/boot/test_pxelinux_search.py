@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pxelab.boot.pxelinux import classify_config_name, config_search, path_prefix, uuid_name
-from tests.seed import SEED, WYSE_IP, WYSE_MAC, WYSE_UUID
+from tests.seed import (
+    SEED,
+    SEED_LOG_COPY,
+    WYSE_IP,
+    WYSE_MAC,
+    WYSE_UUID,
+    logged_names,
+    seed_tftp_log,
+)
 from tests.seed import SEED_SEARCH as SEED_LOG_NAMES
 
 
@@ -18,11 +25,17 @@ def test_seed_wyse_tries_the_seeds_eleven_names_in_order() -> None:
     assert config_search(WYSE_MAC, WYSE_IP, WYSE_UUID) == SEED_LOG_NAMES
 
 
-def test_seed_log_itself_matches_when_available() -> None:
-    if not SEED.exists():
-        pytest.skip("seed text not on this machine")
-    logged = re.findall(r"dnsmasq-tftp: (?:file|sent) /home/tftpboot/(\S+)", SEED.read_text())
-    assert config_search(WYSE_MAC, WYSE_IP, WYSE_UUID) == logged
+def test_seed_log_itself_matches() -> None:
+    # The seed beside the checkout, else its committed log lines: this runs everywhere.
+    src, lines = seed_tftp_log()
+    assert config_search(WYSE_MAC, WYSE_IP, WYSE_UUID) == logged_names(lines), src
+
+
+def test_committed_seed_log_copy_is_the_seeds_own() -> None:
+    copy = [ln for ln in SEED_LOG_COPY.read_text().splitlines() if not ln.startswith("#")]
+    assert logged_names(copy) == SEED_LOG_NAMES
+    if SEED.is_file():  # where the seed is at hand, the copy must be exactly its lines
+        assert seed_tftp_log()[1] == copy
 
 
 def test_uuid_as_option_97_payload_and_bytes() -> None:

@@ -95,7 +95,8 @@ def test_ipxe_sends_user_class_and_175_and_pxelinux_options() -> None:
     nbp = data["tftp"][0]
     assert nbp["options_sent"] == {"tsize": 0, "blksize": 1432}
     assert nbp["tsize"] == nbp["bytes"]
-    # Every PXELINUX RRQ: tsize 0 blksize 1408.
+    # Every PXELINUX RRQ: tsize 0 blksize 1408 (and there are some: all() of none is True).
+    assert data["tftp"][1:], data["tftp"]
     assert all(f["options_sent"] == {"tsize": 0, "blksize": 1408} for f in data["tftp"][1:])
     # dnsmasq's 4011 answer is an ACK carrying 43.71 with the item the client asked for.
     assert data["boot_reply"]["options"]["43"]["boot_item"] == {"type": 0x8000, "layer": 0}
@@ -109,6 +110,7 @@ def test_edk2_tsize_probe_error_8_then_second_rrq_served(server: str) -> None:
     assert rc == 0, data["failure"]
     assert data["arch"] == 7
     # The proxy leaves 43 out for UEFI on port 67; EDK2 treats that as a BINL offer -> 4011.
+    assert _proxy_offers(data), data["offers"]
     assert all("43" not in o["options"] for o in _proxy_offers(data))
     assert data["boot_path"].startswith("request to 192.168.10.20:4011")
     assert data["boot_file"] == "efi64/syslinux.efi"
@@ -139,6 +141,7 @@ def test_misreads_overload_no_override_keeps_names_in_the_header(server: str) ->
     with segment(server) as seg:  # the seed's config has dhcp-no-override
         rc, data = probe(seg, "--profile", "misreads-overload", *FAST)
     assert rc == 0, data["failure"]
+    assert data["offers"], data
     assert all("52" not in o["options"] for o in data["offers"])
     assert "52" not in data["boot_reply"]["options"]
     assert data["boot_file"] == "pxelinux.0"

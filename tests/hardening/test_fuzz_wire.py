@@ -2,8 +2,9 @@
 DHCP layouts (overload pointing at itself, RFC 3396 chains without end) and option values cut
 out of the real capture and mutated.
 
-Only WireError subclasses may escape a decoder; the plain WireError is the decoders' safety net
-around an unexpected exception (a bug), so meeting it fails the test too. The example count is
+Only WireError subclasses may escape a decoder (tests.wire.refusals decides): any other
+exception is a decoder bug and fails the test as it is, and so does the plain WireError that
+the option-value safety net wraps around one. The example count is
 `fuzz_examples()`: thousands in the normal run, the profile's count with `--hypothesis-profile
 fuzz` (`nox -s fuzz`), or PXELAB_FUZZ_EXAMPLES.
 """
@@ -21,6 +22,7 @@ from pxelab.wire import dhcp, options, pxe
 from pxelab.wire import tftp as w
 from pxelab.wire.errors import WireError
 from tests.wire.conftest import _capture_dir, load_dhcp_payloads
+from tests.wire.refusals import check_refusal
 
 COOKIE = b"\x63\x82\x53\x63"
 PXE_CODES = (43, 60, 77, 93, 94, 97, 175)
@@ -39,7 +41,7 @@ def fuzz(short: int = 2000) -> settings:
 
 
 def check_error(exc: WireError) -> None:
-    assert type(exc) is not WireError, f"a decoder bug came out as the safety net: {exc!r}"
+    check_refusal(exc)
 
 
 @cache
@@ -55,6 +57,20 @@ def tftp_payloads() -> list[bytes]:
                 out.append(bytes(pkt[UDP].payload))
     assert out, "the captures hold no TFTP packets"
     return out
+
+
+@cache
+def tftp_seeds() -> list[bytes]:
+    """The captured packets (RRQs only: the captures hold the requests to port 69) and one of
+    each packet the server side sends, so mutation starts from every opcode."""
+    return [
+        *tftp_payloads(),
+        w.encode_data(1, bytes(range(256)) * 2),
+        w.encode_data(0xFFFF, b"tail"),
+        w.encode(w.Ack(7)),
+        w.encode(w.Error(w.ERR_OPTION, "option negotiation failed")),
+        w.encode(w.OAck({"blksize": "1432", "tsize": "26140", "windowsize": "4"})),
+    ]
 
 
 @cache
@@ -116,13 +132,22 @@ def exercise_tftp(raw: bytes) -> None:
 @given(st.integers(0, 2**64))
 def test_fuzz_tftp_mutated_capture(seed: int) -> None:
     rng = random.Random(seed)
-    exercise_tftp(mutate(rng, rng.choice(tftp_payloads())))
+    exercise_tftp(mutate(rng, rng.choice(tftp_seeds())))
 
 
 @fuzz()
 @given(st.binary(max_size=600))
 def test_fuzz_tftp_random_bytes(raw: bytes) -> None:
     exercise_tftp(raw)
+
+
+def test_every_truncation_of_every_tftp_seed() -> None:
+    # Random mutation rarely cuts a 516-byte DATA back to its header: here every prefix of
+    # every seed is tried, so a missing length check fails at once.
+    for raw in tftp_seeds():
+        for n in range(min(len(raw), 80) + 1):
+            exercise_tftp(raw[:n])
+    assert {raw[:2] for raw in tftp_seeds()} == {bytes((0, op)) for op in (1, 3, 4, 5, 6)}
 
 
 @fuzz(1000)

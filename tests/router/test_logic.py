@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import tracemalloc
 
 import pytest
 
@@ -203,8 +204,18 @@ def test_lease_file_round_trip():
 
 
 def test_big_pool_costs_nothing():
-    table = LeaseTable(ipaddress.ip_network("10.0.0.0/8"), IP("10.0.0.1"),
-                       (IP("10.0.0.2"), IP("10.255.255.254")), {})
-    got = {table.pick(f"k{i}".encode(), f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", None, NOW)
-           for i in range(3)}
+    # A /8 pool holds 16 million addresses: the table must not list them, only the leases it
+    # gives. Memory, not time, so the check does not depend on how busy the machine is.
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        table = LeaseTable(ipaddress.ip_network("10.0.0.0/8"), IP("10.0.0.1"),
+                           (IP("10.0.0.2"), IP("10.255.255.254")), {})
+        got = {table.pick(f"k{i}".encode(), f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", None,
+                          NOW) for i in range(3)}
+        after = tracemalloc.take_snapshot()
+        grown = sum(st.size_diff for st in after.compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
     assert len(got) == 3
+    assert grown < 64 * 1024, f"a /8 pool with 3 leases allocated {grown} bytes"

@@ -27,10 +27,12 @@ def test_pc_bios_reaches_the_seed_menu_and_moves_the_bar_with_real_keys(seed_lab
         assert menu.title == "PXE Boot Menu"
         assert menu.entries == SEED_ENTRIES
         assert menu.highlighted == 0
+        vm.console.wait_quiet(timeout=30)  # menu.c32 has drawn itself and reads keys
         vm.console.send_key("down")
-        vm.console.wait_for_menu(30)
-        assert vm.console.menu() is not None
-        # The bar moves only when the key event arrives; wait for it on the screen.
+        # The bar moves only when the key event arrives: wait for it there, on the screen
+        # (the menu alone is already up, so waiting for it would prove nothing).
+        moved = vm.console.wait_for_menu(30, highlighted=1)
+        assert moved.highlighted_label == SEED_ENTRIES[1]
         vm.console.select(SEED_ENTRIES[1])
     served = "\n".join(lab.proxy_lines())
     assert "sent" in served and "pxelinux.0" in served

@@ -127,6 +127,23 @@ def test_console_logs_every_byte_and_waits_on_the_screen(tmp_path):
     assert (tmp_path / "console.log").read_bytes() == data
 
 
+@pytest.mark.parametrize(("recording", "landed"), [("bios-bar-moved.raw", True),
+                                                   ("bios-ipxe-seed-menu.raw", False)])
+def test_waiting_for_the_bar_on_an_entry_sees_whether_the_key_landed(tmp_path, recording,
+                                                                      landed):
+    console, w = _console_on_pipe(tmp_path)
+    os.write(w, (DATA / recording).read_bytes())
+    assert console.wait_for_menu(10).entries == SEED_ENTRIES  # the menu is up either way
+    if landed:
+        menu = console.wait_for_menu(10, highlighted=1)
+        assert menu.highlighted_label == SEED_ENTRIES[1]
+    else:  # the bar is still on entry 0: the wait must not return
+        with pytest.raises(ConsoleTimeout, match="entry 1 highlighted"):
+            console.wait_for_menu(0.5, highlighted=1)
+    os.close(w)
+    console.close()
+
+
 def test_known_error_text_fails_the_wait_at_once_with_screen_and_log(tmp_path):
     console, w = _console_on_pipe(tmp_path)
     os.write(w, (DATA / "bios-missing-kernel.raw").read_bytes())

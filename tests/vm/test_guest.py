@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import subprocess
-import time
 
 import pytest
 
@@ -36,9 +35,9 @@ def test_initramfs_is_a_newc_archive_cpio_can_list_and_extract(tmp_path):
 @pytest.mark.root
 def test_built_guest_is_reused_while_the_recipe_is_unchanged(guest):
     mtimes = {name: path.stat().st_mtime_ns for name, path in guest.items()}
-    start = time.monotonic()
     again = guest_mod.build()
-    assert time.monotonic() - start < 5  # no apt, no download
+    # Reused, not rebuilt: no file was written again (behaviour, not a stopwatch; a slow
+    # shared machine must not fail this, and a fast rebuild must not pass it).
     assert {n: p.stat().st_mtime_ns for n, p in again.items()} == mtimes
     assert guest_mod.artifact("kernel-686") == guest["kernel-686"]
     with pytest.raises(guest_mod.GuestError, match="unknown guest artifact"):

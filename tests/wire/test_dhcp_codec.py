@@ -13,7 +13,6 @@ from pxelab.wire.errors import (
     BadValueError,
     EncodeError,
     TruncatedError,
-    WireError,
 )
 
 IP = ipaddress.IPv4Address
@@ -416,8 +415,10 @@ def test_padding_and_missing_end_are_accepted():
     assert list(dhcp.decode(data).options) == [53]
 
 
-def test_non_bytes_input_is_a_wire_error():
-    with pytest.raises(WireError):
+def test_non_bytes_input_is_a_caller_bug_not_a_refusal():
+    # Text is not a packet off the wire: a TypeError for the caller, never a WireError that a
+    # server would log as a malformed packet (and a fuzzer would count as refused).
+    with pytest.raises(TypeError):
         dhcp.decode("text")  # type: ignore[arg-type]
 
 

@@ -352,17 +352,26 @@ class Console:
         regex = _compile(pattern)
         return self._wait(pattern, timeout, lambda s, _start: regex.search(s.text))
 
-    def wait_for_menu(self, timeout: float, title: str | None = None) -> Menu:
+    def wait_for_menu(
+        self, timeout: float, title: str | None = None, highlighted: int | None = None
+    ) -> Menu:
+        """The menu on screen, once it is there (with `title` in its title, and the bar on
+        entry `highlighted`, when given: how a test sees that a key it sent landed)."""
         found: list[Menu] = []
 
         def check(s: Screen, _start: int) -> bool:
             m = s.menu()
             if m is None or not m.entries or (title is not None and title not in m.title):
                 return False
+            if highlighted is not None and m.highlighted != highlighted:
+                return False
             found.append(m)
             return True
 
-        self._wait(f"menu {title!r}" if title else "a menu", timeout, check)
+        what = f"menu {title!r}" if title else "a menu"
+        if highlighted is not None:
+            what += f" with entry {highlighted} highlighted"
+        self._wait(what, timeout, check)
         return found[-1]
 
     def _wait(
