@@ -14,9 +14,10 @@ What UEFI HTTP Boot and iPXE need, and nothing else (issue 16):
     header), 414 for a request line over 8 KiB, 431 for headers over 8 KiB in all or one of them,
     or more than MAX_HEADERS of them; the connection closes and the server goes on;
   - a connection must deliver a whole request head within `header_timeout` seconds of being
-    accepted (20 by default), and its next one within `keepalive_timeout` of the previous
-    answer; otherwise it is closed (logged, counted as status 408, no answer sent). Idle or
-    slow-dripping sockets (slowloris) therefore cannot pin descriptors for ever.
+    accepted (20 by default), otherwise it is closed (logged, counted as status 408, no answer
+    sent); after an answer, aiohttp's `keepalive_timeout` bounds the wait for the next one.
+    Idle or slow-dripping sockets (slowloris) therefore cannot pin descriptors for ever (aiohttp
+    before 3.10 had no deadline at all before a connection's first request).
 
 Every answer is one access log line in the style of the TFTP log (`pxelab-http: sent ... to
 ADDR`, `refused access to ... for ADDR: REASON`) and one `http`/`response` event (status,
@@ -135,30 +136,27 @@ class HttpServer:
 
     # ------------------------------------------------------------ head deadlines
 
-    def _arm(self, conn: web.RequestHandler, transport: Any, seconds: float,
-             first: bool) -> None:
-        """Close `conn` unless a whole request head arrives within `seconds`."""
+    def _arm(self, conn: web.RequestHandler, transport: Any) -> None:
+        """Close `conn` unless a whole request head arrives within `header_timeout`."""
         self._disarm(conn)
+        seconds = self.settings.header_timeout
         if seconds <= 0 or transport is None or transport.is_closing():
             return
         loop = asyncio.get_running_loop()
-        self._timers[conn] = loop.call_later(seconds, self._expired, conn, transport, first)
+        self._timers[conn] = loop.call_later(seconds, self._expired, conn, transport)
 
     def _disarm(self, conn: web.RequestHandler) -> None:
         timer = self._timers.pop(conn, None)
         if timer is not None:
             timer.cancel()
 
-    def _expired(self, conn: web.RequestHandler, transport: Any, first: bool) -> None:
+    def _expired(self, conn: web.RequestHandler, transport: Any) -> None:
         self._timers.pop(conn, None)
         if transport.is_closing():
             return
         peer = transport.get_extra_info("peername")
         ip = peer[0] if peer else "?"
         transport.close()
-        if not first:  # an idle kept-alive connection: the ordinary end of one
-            log.debug("closed idle connection from %s", ip)
-            return
         self.stats["timeouts"] += 1
         log.info("closed connection from %s: no whole request head in %g s (%d so far)", ip,
                  self.settings.header_timeout, self.stats["timeouts"])
@@ -169,12 +167,8 @@ class HttpServer:
     # ------------------------------------------------------------ answers
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        conn = request.protocol
-        self._disarm(conn)  # its head is in: the deadline is met
-        try:
-            return await self._answer_request(request)
-        finally:
-            self._arm(conn, request.transport, self.settings.keepalive_timeout, first=False)
+        self._disarm(request.protocol)  # its head is in: the deadline is met
+        return await self._answer_request(request)
 
     async def _answer_request(self, request: web.BaseRequest) -> web.StreamResponse:
         request[_MARK] = True
@@ -372,7 +366,7 @@ class _Server(web.Server):
 
     def connection_made(self, handler: web.RequestHandler, transport: Any) -> None:
         super().connection_made(handler, transport)
-        self._owner._arm(handler, transport, self._owner.settings.header_timeout, first=True)
+        self._owner._arm(handler, transport)
 
     def connection_lost(self, handler: web.RequestHandler,
                         exc: BaseException | None = None) -> None:
