@@ -196,7 +196,8 @@ MALFORMED = [
     ("negative Content-Length", b"GET /ok.efi HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
     (
         "Content-Length and chunked",
-        b"GET /ok.efi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        b"GET /ok.efi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 3\r\n\r\n",
     ),
     ("TLS ClientHello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40),
 ]
@@ -364,3 +365,36 @@ def test_kept_alive_connection_waiting_too_long_is_closed(tmp_path: Path) -> Non
         wait_for("the server to let it go", lambda: run.server.connections == 0)
         assert run.server.stats["timeouts"] == 0
         assert run.metrics.http_requests.labels("408")._value.get() == 0
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_header_timeout_from_toml_and_reload(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pxelab.config.model import ConfigError
+    from pxelab.config.tomlconf import read_toml
+    from pxelab.serve.http import HttpServer, HttpSettings, http_settings_for
+    from pxelab.serve.reload import apply
+
+    root = tmp_path / "tftp"
+    root.mkdir()
+    conf = tmp_path / "pxelab.toml"
+    conf.write_text(f'[tftp]\nroot = "{root}"\n\n[http]\nport = 8080\nheader_timeout = 5\n')
+    cfg = read_toml(conf)
+    settings = http_settings_for(cfg, root, "127.0.0.1")
+    assert settings is not None and settings.header_timeout == 5.0
+    assert HttpSettings(root=root).header_timeout == 20.0  # the default, without the key
+
+    # a reload puts a new deadline in force for the connections accepted from then on
+    server = SimpleNamespace(cfg=cfg, http=HttpServer(settings))
+    conf.write_text(f'[tftp]\nroot = "{root}"\n\n[http]\nport = 8080\nheader_timeout = 2.5\n')
+    assert apply(server, read_toml(conf)) == []
+    assert server.http.settings.header_timeout == 2.5
+
+    for bad in ("0", "-1", '"20"', "true", "86400"):
+        conf.write_text(f"[http]\nport = 8080\nheader_timeout = {bad}\n")
+        with pytest.raises(ConfigError, match=r"http\.header_timeout") as err:
+            read_toml(conf)
+        assert str(conf) in str(err.value)
