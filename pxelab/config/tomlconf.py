@@ -265,12 +265,14 @@ def read_toml(path: str | Path) -> ServerConfig:
             h.listen = str(_addr(t["listen"], src, "http.listen"))
             cfg.sources["http.listen"] = src
         if "header_timeout" in t:
-            secs = _typed(t["header_timeout"], (int, float), src, "http.header_timeout")
+            at = lines.key("header_timeout")
+            at = at if at.line else src
+            secs = _typed(t["header_timeout"], (int, float), at, "http.header_timeout")
             if not 0 < secs <= 3600:
-                raise ConfigError(src, f"http.header_timeout: {secs} is not a number of "
+                raise ConfigError(at, f"http.header_timeout: {secs} is not a number of "
                                   "seconds (more than 0, at most 3600)")
             h.header_timeout = float(secs)
-            cfg.sources["http.header_timeout"] = src
+            cfg.sources["http.header_timeout"] = at
     for t, src in tables("range"):
         if "address" not in t:
             raise ConfigError(src, "[[range]] needs address")

@@ -397,4 +397,4 @@ def test_header_timeout_from_toml_and_reload(tmp_path: Path) -> None:
         conf.write_text(f"[http]\nport = 8080\nheader_timeout = {bad}\n")
         with pytest.raises(ConfigError, match=r"http\.header_timeout") as err:
             read_toml(conf)
-        assert str(conf) in str(err.value)
+        assert f"{conf}:3:" in str(err.value)
