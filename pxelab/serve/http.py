@@ -192,7 +192,9 @@ class HttpServer:
         except BadTarget as exc:
             self.stats["bad"] += 1
             log.warning("bad request from %s: %s: %s", ip, printable(target), exc)
-            return self._answer(request, 400, str(exc), target)
+            resp = self._answer(request, 400, str(exc), target)
+            resp.force_close()  # as for every other request that does not parse
+            return resp
         try:
             opened = self.root.open_read(name)
         except Refused as exc:

@@ -35,9 +35,10 @@ MiB = 1 << 20
 # ----------------------------------------------------------------------------- helpers
 
 
-def raw(run: Running, data: bytes) -> tuple[int, dict[str, str], bytes]:
+def raw(run: Running, data: bytes, closes: bool = False) -> tuple[int, dict[str, str], bytes]:
     """`data` sent as is on a new connection; the answer's (status, headers, body), read to
-    the server's close or Content-Length."""
+    its Content-Length; with `closes`, the server must then close the connection (a request
+    that did not parse leaves nothing to read the next one from)."""
     with socket.create_connection(("127.0.0.1", run.server.port), timeout=10) as s:
         s.sendall(data)
         answer = b""
@@ -52,6 +53,9 @@ def raw(run: Running, data: bytes) -> tuple[int, dict[str, str], bytes]:
         want = int(headers.get("content-length", "0"))
         while len(body) < want and (chunk := s.recv(65536)):
             body += chunk
+        if closes:
+            s.settimeout(60)
+            assert s.recv(65536) == b"", "the connection stayed open after a bad request"
     return int(lines[0].split()[1]), headers, body
 
 
@@ -207,7 +211,7 @@ MALFORMED = [
 def test_malformed_request_is_400_and_the_server_goes_on(
     run: Running, what: str, data: bytes
 ) -> None:
-    status, headers, _ = raw(run, data)
+    status, headers, _ = raw(run, data, closes=True)
     assert status == 400, what
     assert "content-length" in headers
     counted(run, 400)
@@ -225,7 +229,7 @@ TOO_LARGE = [
 
 @pytest.mark.parametrize("what,data", TOO_LARGE, ids=[m[0] for m in TOO_LARGE])
 def test_headers_over_8k_are_431(run: Running, what: str, data: bytes) -> None:
-    status, headers, _ = raw(run, data)
+    status, headers, _ = raw(run, data, closes=True)
     assert status == 431, what
     assert "content-length" in headers
     counted(run, 431)
@@ -233,7 +237,7 @@ def test_headers_over_8k_are_431(run: Running, what: str, data: bytes) -> None:
 
 
 def test_request_line_over_8k_is_414(run: Running) -> None:
-    status, _, _ = raw(run, get("/" + "a" * 9000))
+    status, _, _ = raw(run, get("/" + "a" * 9000), closes=True)
     assert status == 414
     counted(run, 414)
     curl_ok(run)
