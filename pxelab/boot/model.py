@@ -130,6 +130,7 @@ class HttpConfig:
     port: int | None = None
     root: Path | None = None
     listen: str | None = None
+    header_timeout: float | None = None  # seconds; None: the server's default
 
 
 @dataclass(frozen=True)

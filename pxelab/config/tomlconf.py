@@ -17,6 +17,7 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     port = 8080
     # root = "/srv/http"                    # default: the TFTP root
     # listen = "192.168.10.20"              # default: the TFTP address
+    # header_timeout = 20                   # seconds to send a whole request head
 
     [[range]]
     address = "192.168.10.20"               # netmask = "255.255.255.0", tags, set_tag
@@ -88,7 +89,7 @@ _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_in
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
              "upload_dir"},
-    "http": {"port", "root", "listen"},
+    "http": {"port", "root", "listen", "header_timeout"},
     "range": {"address", "netmask", "tags", "set_tag"},
     "boot": {"file", "server_name", "server_address", "tags"},
     "prompt": {"text", "timeout", "tags"},
@@ -263,6 +264,15 @@ def read_toml(path: str | Path) -> ServerConfig:
         if "listen" in t:
             h.listen = str(_addr(t["listen"], src, "http.listen"))
             cfg.sources["http.listen"] = src
+        if "header_timeout" in t:
+            at = lines.key("header_timeout")
+            at = at if at.line else src
+            secs = _typed(t["header_timeout"], (int, float), at, "http.header_timeout")
+            if not 0 < secs <= 3600:
+                raise ConfigError(at, f"http.header_timeout: {secs} is not a number of "
+                                  "seconds (more than 0, at most 3600)")
+            h.header_timeout = float(secs)
+            cfg.sources["http.header_timeout"] = at
     for t, src in tables("range"):
         if "address" not in t:
             raise ConfigError(src, "[[range]] needs address")

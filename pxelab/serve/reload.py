@@ -124,6 +124,10 @@ def apply(server: Any, new: ServerConfig) -> list[str]:
         root = new.http.root or (tftp.settings.root if tftp is not None else new.tftp.root)
         if root is not None and Path(root) != Path(http.settings.root):
             http.set_root(root)
+        secs = new.http.header_timeout
+        if secs is not None and secs != http.settings.header_timeout:
+            # connections accepted from now on get the new deadline
+            http.settings = replace(http.settings, header_timeout=secs)
     server.cfg = new
     return notes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ class Running:
         return [e for e in read_events(self.events_path) if event is None or e["event"] == event]
 
 
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[Running]:
+@contextlib.contextmanager
+def start_http(tmp_path: Path, **settings: Any) -> Iterator[Running]:
+    """A server on 127.0.0.1 with `root/` and `outside/` under tmp_path; `settings` are
+    HttpSettings fields (header_timeout=..., keepalive_timeout=...)."""
     root = tmp_path / "root"
     outside = tmp_path / "outside"
     root.mkdir()
@@ -43,7 +46,7 @@ def http_server(tmp_path: Path) -> Iterator[Running]:
     events_path = tmp_path / "events.jsonl"
     metrics = Metrics()
     log: EventLog = MetricsEventLog(metrics, events_path)
-    server = HttpServer(HttpSettings(root=root, listen="127.0.0.1", port=0), log)
+    server = HttpServer(HttpSettings(root=root, listen="127.0.0.1", port=0, **settings), log)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
@@ -56,8 +59,16 @@ def http_server(tmp_path: Path) -> Iterator[Running]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     assert started.wait(10)
-    yield Running(server, root, outside, events_path, metrics, loop, thread)
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    log.close()
+    try:
+        yield Running(server, root, outside, events_path, metrics, loop, thread)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        log.close()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[Running]:
+    with start_http(tmp_path) as run:
+        yield run
