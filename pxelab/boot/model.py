@@ -54,8 +54,18 @@ DEFAULT_VENDOR_CLASS = "PXEClient"
 
 # Client System Architecture names dnsmasq accepts in pxe-service, by number (PXE 2.1 / RFC 4578).
 CSA_NAMES: tuple[str, ...] = (
-    "x86PC", "PC98", "IA64_EFI", "Alpha", "Arc_x86", "Intel_Lean_Client",
-    "IA32_EFI", "x86-64_EFI", "Xscale_EFI", "BC_EFI", "ARM32_EFI", "ARM64_EFI",
+    "x86PC",
+    "PC98",
+    "IA64_EFI",
+    "Alpha",
+    "Arc_x86",
+    "Intel_Lean_Client",
+    "IA32_EFI",
+    "x86-64_EFI",
+    "Xscale_EFI",
+    "BC_EFI",
+    "ARM32_EFI",
+    "ARM64_EFI",
 )
 
 Tags = tuple[str, ...]

@@ -86,12 +86,38 @@ class Local:
 class Request:
     """The parts of a BOOTP/DHCP request the policy reads (raw bytes, no copies of big data)."""
 
-    __slots__ = ("chaddr", "ciaddr", "cookie", "flags", "giaddr", "hlen", "hops", "htype", "op",
-                 "options", "port", "secs", "xid")
+    __slots__ = (
+        "chaddr",
+        "ciaddr",
+        "cookie",
+        "flags",
+        "giaddr",
+        "hlen",
+        "hops",
+        "htype",
+        "op",
+        "options",
+        "port",
+        "secs",
+        "xid",
+    )
 
-    def __init__(self, port: int, op: int, htype: int, hlen: int, hops: int, xid: bytes,
-                 secs: bytes, flags: int, ciaddr: bytes, giaddr: bytes, chaddr: bytes,
-                 cookie: bool, options: dict[int, bytes]) -> None:
+    def __init__(
+        self,
+        port: int,
+        op: int,
+        htype: int,
+        hlen: int,
+        hops: int,
+        xid: bytes,
+        secs: bytes,
+        flags: int,
+        ciaddr: bytes,
+        giaddr: bytes,
+        chaddr: bytes,
+        cookie: bool,
+        options: dict[int, bytes],
+    ) -> None:
         self.port = port
         self.op = op
         self.htype = htype
@@ -124,8 +150,9 @@ class Request:
                     scan_options(data, 108, 236, options, where="file field")
                 if ov[0] & 2:
                     scan_options(data, 44, 108, options, where="sname field")
-        return cls(port, op, htype, hlen, hops, xid, secs, flags, ciaddr, giaddr, chaddr,
-                   cookie, options)
+        return cls(
+            port, op, htype, hlen, hops, xid, secs, flags, ciaddr, giaddr, chaddr, cookie, options
+        )
 
     @property
     def message_type(self) -> int:
@@ -192,8 +219,9 @@ class ProxyPolicy:
         self.resolve = resolve
         # dnsmasq prepends dhcp-pxe-vendor entries: the last one given is tried first
         self._vendors = [v.encode() for v in reversed(cfg.vendor_classes)]
-        self._vendor_opts = [o for o in reversed(cfg.options) if o.vendor is not None
-                             or o.vendor_pxe]
+        self._vendor_opts = [
+            o for o in reversed(cfg.options) if o.vendor is not None or o.vendor_pxe
+        ]
         self._cache: dict[tuple, _Plan] = {}
         self._ranges: dict[tuple, ProxyRange | bool | None] = {}
         self._local_tags: dict[Local, frozenset[str]] = {}
@@ -219,8 +247,11 @@ class ProxyPolicy:
         for rule in self.cfg.tag_rules:
             if rule.kind == "mac":
                 value = rule.value or b""
-                if (req.hlen == len(value) and rule.option in (0, req.htype)
-                        and _match_bytes(value, rule.mask, True, False, req.chaddr[:req.hlen])):
+                if (
+                    req.hlen == len(value)
+                    and rule.option in (0, req.htype)
+                    and _match_bytes(value, rule.mask, True, False, req.chaddr[: req.hlen])
+                ):
                     tags.add(rule.tag)
                 continue
             if rule.kind == "match":
@@ -229,8 +260,9 @@ class ProxyPolicy:
                         tags.add(rule.tag)
                     continue
                 raw = opts.get(rule.option or 0)
-                if raw is not None and _match_bytes(rule.value, rule.mask, rule.is_hex,
-                                                    rule.is_string, raw):
+                if raw is not None and _match_bytes(
+                    rule.value, rule.mask, rule.is_hex, rule.is_string, raw
+                ):
                     tags.add(rule.tag)
             else:
                 raw = opts.get(77 if rule.kind == "userclass" else 60)
@@ -287,15 +319,31 @@ class ProxyPolicy:
         """
         if len(data) < 240:
             return self.decide(Request.from_bytes(data, port), local)
-        key = (port, data[236:], data[0:4], data[10:16], data[24:28], local,
-               data[28:44] if self._mac_matters else None)
+        key = (
+            port,
+            data[236:],
+            data[0:4],
+            data[10:16],
+            data[24:28],
+            local,
+            data[28:44] if self._mac_matters else None,
+        )
         hit = self._whole.get(key)
         if hit is not None:
             reply = hit.reply
             if reply is not None:
                 reply = reply[:4] + data[4:10] + reply[10:28] + data[28:44] + reply[44:]
-            return Decision(hit.kind, reply, hit.reason, hit.arch, hit.file, hit.siaddr,
-                            hit.vendor, hit.tags, hit.delay)
+            return Decision(
+                hit.kind,
+                reply,
+                hit.reason,
+                hit.arch,
+                hit.file,
+                hit.siaddr,
+                hit.vendor,
+                hit.tags,
+                hit.delay,
+            )
         d = self.decide(Request.from_bytes(data, port), local)
         if len(self._whole) > 4096:
             self._whole.clear()
@@ -313,11 +361,9 @@ class ProxyPolicy:
         vendor = self.pxe_vendor(req)
         arch = req.arch
         if vendor is None:
-            return Decision("ignored", reason="not a PXE client (no PXE vendor class)",
-                            arch=arch)
+            return Decision("ignored", reason="not a PXE client (no PXE vendor class)", arch=arch)
         if not self.cfg.ranges:
-            return Decision("ignored", reason="no dhcp-range=ADDRESS,proxy configured",
-                            arch=arch)
+            return Decision("ignored", reason="no dhcp-range=ADDRESS,proxy configured", arch=arch)
         # dnsmasq: a ciaddr in a DISCOVER, or beside a requested address (50), is a client bug
         if mtype == DISCOVER or 50 in req.options:
             req.ciaddr = ZERO4
@@ -336,10 +382,15 @@ class ProxyPolicy:
                 self._ranges.clear()
             self._ranges[rkey] = rng
         if rng is None:
-            via = (IPv4Address(req.giaddr) if req.giaddr != ZERO4
-                   else local.interface or local.address)
-            return Decision("ignored", reason=f"no proxy range for a request via {via}",
-                            arch=arch, tags=tuple(sorted(tags)))
+            via = (
+                IPv4Address(req.giaddr) if req.giaddr != ZERO4 else local.interface or local.address
+            )
+            return Decision(
+                "ignored",
+                reason=f"no proxy range for a request via {via}",
+                arch=arch,
+                tags=tuple(sorted(tags)),
+            )
         assert isinstance(rng, ProxyRange)
         if rng.set_tag:
             tags = tkey = frozenset(self._tag_ifs(set(tkey) | {rng.set_tag}))
@@ -348,22 +399,36 @@ class ProxyPolicy:
             frozen = self._sorted[tkey] = tuple(sorted(tags))
         for rule in self.cfg.ignores:
             if tags_match(rule.tags, tags):
-                return Decision("ignored", reason=f"dhcp-ignore ({rule.source})", arch=arch,
-                                vendor=vendor.decode(), tags=frozen)
+                return Decision(
+                    "ignored",
+                    reason=f"dhcp-ignore ({rule.source})",
+                    arch=arch,
+                    vendor=vendor.decode(),
+                    tags=frozen,
+                )
         if req.port == 4011 and mtype in (REQUEST, INFORM):
             item = _boot_item(req.options.get(43))
             if item is not None:
                 return self._bootserver(req, local, vendor, item, tags, frozen, arch)
         if arch is None:
-            return Decision("ignored", reason="no client architecture (option 93)",
-                            vendor=vendor.decode(), tags=frozen)
+            return Decision(
+                "ignored",
+                reason="no client architecture (option 93)",
+                vendor=vendor.decode(),
+                tags=frozen,
+            )
         if mtype == DISCOVER or (mtype == REQUEST and req.port == 4011):
             pass
         elif mtype == REQUEST and req.options.get(54) == local.address.packed:
             pass  # deliberate difference from dnsmasq: see the module docstring
         else:
-            return Decision("ignored", reason=_why_not(mtype, req.port), arch=arch,
-                            vendor=vendor.decode(), tags=frozen)
+            return Decision(
+                "ignored",
+                reason=_why_not(mtype, req.port),
+                arch=arch,
+                vendor=vendor.decode(),
+                tags=frozen,
+            )
         key = (req.port, mtype == DISCOVER, arch, tkey, vendor, local, req.options.get(60))
         plan = self._cache.get(key)
         if plan is None:
@@ -379,8 +444,14 @@ class ProxyPolicy:
             flags, ciaddr = req.flags, req.ciaddr
         reply = self._pack(req, plan, flags, ciaddr, ZERO4)
         return Decision(
-            "offer" if plan.mtype == OFFER else "ack", reply, arch=arch, file=plan.file_name,
-            siaddr=plan.siaddr_text, vendor=plan.vendor, tags=frozen, delay=plan.delay,
+            "offer" if plan.mtype == OFFER else "ack",
+            reply,
+            arch=arch,
+            file=plan.file_name,
+            siaddr=plan.siaddr_text,
+            vendor=plan.vendor,
+            tags=frozen,
+            delay=plan.delay,
         )
 
     def delay_for(self, tags: Tagset) -> int:
@@ -395,10 +466,23 @@ class ProxyPolicy:
 
     # ------------------------------------------------------------------ building replies
 
-    def _pack(self, req: Request, plan: _Plan, flags: int, ciaddr: bytes,
-              yiaddr: bytes) -> bytes:
-        head = _HEADER.pack(2, req.htype, req.hlen, req.hops, req.xid, req.secs, flags, ciaddr,
-                            yiaddr, plan.siaddr, req.giaddr, req.chaddr, plan.sname, plan.file)
+    def _pack(self, req: Request, plan: _Plan, flags: int, ciaddr: bytes, yiaddr: bytes) -> bytes:
+        head = _HEADER.pack(
+            2,
+            req.htype,
+            req.hlen,
+            req.hops,
+            req.xid,
+            req.secs,
+            flags,
+            ciaddr,
+            yiaddr,
+            plan.siaddr,
+            req.giaddr,
+            req.chaddr,
+            plan.sname,
+            plan.file,
+        )
         parts = [head, MAGIC, plan.head_opts]
         uuid = req.options.get(97)
         if uuid is not None and len(uuid) >= 17:
@@ -442,8 +526,9 @@ class ProxyPolicy:
             return ip.packed if ip is not None else ZERO4
         return ZERO4
 
-    def _proxy_plan(self, req: Request, local: Local, vendor: bytes, arch: int, tags: Tagset,
-                    mtype: int) -> _Plan:
+    def _proxy_plan(
+        self, req: Request, local: Local, vendor: bytes, arch: int, tags: Tagset, mtype: int
+    ) -> _Plan:
         pxe_port = req.port == 4011
         siaddr, sname, file = ZERO4, b"", b""
         redirect = arch >= 6
@@ -468,23 +553,40 @@ class ProxyPolicy:
             if boot.file:
                 file = boot.file.encode()[:127]
         reply_type = OFFER if mtype == DISCOVER else ACK
-        head = (bytes((53, 1, reply_type)) + b"\x36\x04" + local.address.packed
-                + bytes((60, len(vendor))) + vendor)
+        head = (
+            bytes((53, 1, reply_type))
+            + b"\x36\x04"
+            + local.address.packed
+            + bytes((60, len(vendor)))
+            + vendor
+        )
         tail = b""
         v60 = req.options.get(60, b"")
         if (pxe_port and single is None) or not redirect:
             subs = self._pxe_subopts(arch, tags, local, v60)
             tail = _encap43(subs)
         tail += self._pxe_only_options(tags, local)
-        return _Plan(reply_type, siaddr, sname[:63], file[:127], head, tail,
-                     file.decode(errors="replace"), str(IPv4Address(siaddr)), vendor.decode())
+        return _Plan(
+            reply_type,
+            siaddr,
+            sname[:63],
+            file[:127],
+            head,
+            tail,
+            file.decode(errors="replace"),
+            str(IPv4Address(siaddr)),
+            vendor.decode(),
+        )
 
     def _pxe_only_options(self, tags: Tagset, local: Local) -> bytes:
         """dnsmasq's "dhcp-option-pxe ONLY" options (option_filter in PXE mode): per option
         number the last matching tagged line, else the last untagged one; sent last line
         first, an address 0.0.0.0 meaning this server."""
-        lines = [o for o in reversed(self.cfg.options)
-                 if o.pxe_only and o.vendor is None and o.encap is None]
+        lines = [
+            o
+            for o in reversed(self.cfg.options)
+            if o.pxe_only and o.vendor is None and o.encap is None
+        ]
         if not lines:
             return b""
         chosen: dict[int, DhcpOption] = {}
@@ -500,8 +602,10 @@ class ProxyPolicy:
                 continue
             value = o.value
             if o.is_address:
-                value = b"".join(local.address.packed if value[i:i + 4] == ZERO4
-                                 else value[i:i + 4] for i in range(0, len(value), 4))
+                value = b"".join(
+                    local.address.packed if value[i : i + 4] == ZERO4 else value[i : i + 4]
+                    for i in range(0, len(value), 4)
+                )
             out += bytes((o.number, len(value))) + value
         return bytes(out)
 
@@ -515,8 +619,9 @@ class ProxyPolicy:
             out.append((o.number, o.value))
         return out
 
-    def _pxe_subopts(self, arch: int, tags: Tagset, local: Local,
-                     v60: bytes) -> list[tuple[int, bytes]]:
+    def _pxe_subopts(
+        self, arch: int, tags: Tagset, local: Local, v60: bytes
+    ) -> list[tuple[int, bytes]]:
         configured = self._configured_vendor(tags, v60)
         discovery = 3
         menu, servers, items = bytearray(), bytearray(), 0
@@ -551,41 +656,78 @@ class ProxyPolicy:
             out.append((9, bytes(menu)))
         return out + configured
 
-    def _bootserver(self, req: Request, local: Local, vendor: bytes, item: bytes,
-                    tags: Tagset, frozen: tuple[str, ...], arch: int | None) -> Decision:
+    def _bootserver(
+        self,
+        req: Request,
+        local: Local,
+        vendor: bytes,
+        item: bytes,
+        tags: Tagset,
+        frozen: tuple[str, ...],
+        arch: int | None,
+    ) -> Decision:
         kind, layer = struct.unpack("!HH", item[:4])
         if layer & 0x8000:
-            return Decision("ignored", reason="PXE BIS (layer with bit 15) not supported",
-                            arch=arch, tags=frozen)
+            return Decision(
+                "ignored",
+                reason="PXE BIS (layer with bit 15) not supported",
+                arch=arch,
+                tags=frozen,
+            )
         service = next((s for s in self.cfg.services if s.type == kind), None)
         if service is None:
-            return Decision("ignored", reason=f"no pxe-service of boot server type {kind}",
-                            arch=arch, tags=frozen)
+            return Decision(
+                "ignored",
+                reason=f"no pxe-service of boot server type {kind}",
+                arch=arch,
+                tags=frozen,
+            )
         if not service.basename:
-            return Decision("ignored", reason=f"boot server type {kind} has no file "
-                            "(0 = local boot: the client boots from its disk)",
-                            arch=arch, tags=frozen)
+            return Decision(
+                "ignored",
+                reason=f"boot server type {kind} has no file "
+                "(0 = local boot: the client boots from its disk)",
+                arch=arch,
+                tags=frozen,
+            )
         ciaddr = IPv4Address(req.ciaddr)
         usable = [r for r in self.cfg.ranges if tags_match(r.tags, tags)]
         rng = next((r for r in usable if ciaddr in _net(r, local=local)), None) or next(
-            (r for r in usable if ciaddr in _net(r, guess=True)), None)
+            (r for r in usable if ciaddr in _net(r, guess=True)), None
+        )
         if rng is None:
-            return Decision("ignored", reason=f"client address {ciaddr} is in no proxy range",
-                            arch=arch, tags=frozen)
+            return Decision(
+                "ignored",
+                reason=f"client address {ciaddr} is in no proxy range",
+                arch=arch,
+                tags=frozen,
+            )
         if service.server_name:
             siaddr = self._server_of(service.server_name, None)
         else:
             siaddr = (service.server_address or local.address).packed
         base = service.basename
         file = (base if "." in base else f"{base}.{layer}").encode()[:127]
-        head = (bytes((53, 1, ACK)) + b"\x36\x04" + local.address.packed
-                + bytes((60, len(vendor))) + vendor)
+        head = (
+            bytes((53, 1, ACK))
+            + b"\x36\x04"
+            + local.address.packed
+            + bytes((60, len(vendor)))
+            + vendor
+        )
         subs = [(71, bytes(item[:4])), *self._configured_vendor(tags, req.options.get(60, b""))]
         plan = _Plan(ACK, siaddr, b"", file, head, _encap43(subs), file.decode(errors="replace"))
         # dnsmasq: yiaddr repeats the client's address, ciaddr is cleared, flags unchanged
         reply = self._pack(req, plan, req.flags, ZERO4, req.ciaddr)
-        return Decision("ack", reply, arch=arch, file=plan.file_name,
-                        siaddr=str(IPv4Address(siaddr)), vendor=vendor.decode(), tags=frozen)
+        return Decision(
+            "ack",
+            reply,
+            arch=arch,
+            file=plan.file_name,
+            siaddr=str(IPv4Address(siaddr)),
+            vendor=vendor.decode(),
+            tags=frozen,
+        )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -661,8 +803,9 @@ def _zero_counts(raw: bytes) -> bytes:
     return bytes(out)
 
 
-def _match_bytes(value: bytes | None, mask: bytes | None, is_hex: bool, is_string: bool,
-                 raw: bytes) -> bool:
+def _match_bytes(
+    value: bytes | None, mask: bytes | None, is_hex: bool, is_string: bool, raw: bytes
+) -> bool:
     if not value:
         return True
     n = len(value)
