@@ -166,13 +166,13 @@ def config_search(
     ]
 
 
-def walk(names: list[str], exists: Callable[[str], bool]) -> tuple[list[str], str | None]:
-    """The requests GRUB actually makes against a tree: `exists(name) -> bool` answers for the
+def walk(names: list[str], is_served: Callable[[str], bool]) -> tuple[list[str], str | None]:
+    """The requests GRUB actually makes against a tree: `is_served(name) -> bool` answers for the
     tree. The lists are always asked for; the config search stops at the first file found.
     Returns (requested names, the config GRUB runs or None)."""
     asked: list[str] = []
     for name in names:
         asked.append(name)
-        if not name.endswith(".lst") and exists(name):
+        if not name.endswith(".lst") and is_served(name):
             return asked, name
     return asked, None
