@@ -220,14 +220,24 @@ def _check_client_configs(
         if m is None:
             continue
         if not build.searches_client_names:
+            suffix = m.group(1)
+            mac = (
+                suffix[3:].replace("-", ":")
+                if re.fullmatch(r"01(-[0-9a-f]{2}){6}", suffix)
+                else None
+            )
+            test = (
+                f'"$net_default_mac" = {mac}'
+                if mac
+                else "<a test of $net_default_mac or $net_default_ip>"
+            )
             report.warning(
                 path,
                 f"{build} never asks for {path.name}: its early config runs "
                 "'normal (memdisk)/grub.cfg', which skips GRUB's per-client search, so every "
                 "client reads grub.cfg",
-                "choose inside grub.cfg instead, e.g. "
-                'if [ "$net_default_mac" = 52:54:00:12:34:56 ]; then source '
-                f"$prefix/{path.name}; fi",
+                f"choose inside grub.cfg instead: if [ {test} ]; then "
+                f"source $prefix/{path.name}; fi",
             )
             continue
         name = posixpath.join(grub_search.prefix_dir(build), path.name)
