@@ -92,3 +92,17 @@ def test_known_images():
     assert grub_search.build_for("efi/grubx64.efi") is DEBIAN_12_X64
     assert grub_search.is_grub_image("core.efi")
     assert not grub_search.is_grub_image("pxelinux.0")
+
+
+def test_the_captured_lab_log_is_the_search_order():
+    """The dnsmasq log of OVMF + Debian's GRUB in the lab (tests/vm/test_grub_boot.py), kept so
+    a scripted GRUB client can be held to it without a VM."""
+    log = Path(__file__).parents[1] / "vm/data/ovmf-debian-grub-full-dhcp.dnsmasq.log"
+    names = [
+        line.split()[5].removeprefix("/srv/tftp/")
+        for line in log.read_text().splitlines()
+        if "dnsmasq-tftp" in line and line.split()[4] in ("sent", "file")
+    ]
+    # EDK2 asks for the NBP twice (tsize probe, ERROR 8, then the transfer): quirk 6.
+    assert names[:2] == ["grubx64.efi", "grubx64.efi"]
+    assert names[2:] == config_search(MAC, "192.168.15.50")
