@@ -40,6 +40,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi",
         "syslinux.efi for UEFI scenarios",
     ),
+    Requirement(
+        "grub-efi-amd64-signed",
+        "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",
+        "Debian's signed GRUB netboot image (GRUB checks and UEFI GRUB boots)",
+    ),
     Requirement("dnsmasq", "/usr/sbin/dnsmasq", "dnsmasq as the reference proxy and router"),
     Requirement("busybox-static", "/bin/busybox", "udhcpc tests and the test guest's initramfs"),
     Requirement("isc-dhcp-client", "/sbin/dhclient", "router tests with ISC dhclient"),

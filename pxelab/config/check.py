@@ -22,6 +22,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pxelab.boot.grub_search import is_grub_image
 from pxelab.boot.pxelinux import (
     Config,
     PxelinuxConfigError,
@@ -33,6 +34,7 @@ from pxelab.boot.pxelinux import (
     resolve,
     with_libraries,
 )
+from pxelab.config.check_grub import check_grub, grub_chain
 from pxelab.config.model import ServerConfig, Source
 
 DEFAULT_USER = "nobody"  # dnsmasq's compiled-in CHUSER, the user the seed's dnsmasq drops to
@@ -413,6 +415,8 @@ class _Checker:
                 continue
             if core_module(bf.name, bf.arch) is not None:
                 self.check_pxelinux(bf)
+            elif is_grub_image(bf.name):
+                check_grub(self, bf)
 
     def _remote_server(self, bf: BootFile) -> str | None:
         for b in self.cfg.boot:
@@ -810,6 +814,12 @@ def client_chain(cfg: ServerConfig, who: ClientIdentity, report: Report) -> list
     if offer.local_boot:
         lines.append("client: boots from local disk (menu item of type 0); chain ends here")
         return lines
+    grub = next((b.name for b in boot_files(cfg) if is_grub_image(b.name)), None)
+    if not offer.boot_file and not cfg.ranges and tree is not None and grub is not None:
+        # Not a proxy: the DHCP server itself hands dhcp-boot over, as GRUB needs (check_grub).
+        lines.append(f"boot file: {grub} (dhcp-boot, from the DHCP server itself)")
+        lines.extend(grub_chain(cfg, who, tree, grub, False))
+        return lines
     if not offer.boot_file:
         lines.append("boot file: none offered; the client has nothing to boot")
         return lines
@@ -842,6 +852,9 @@ def client_chain(cfg: ServerConfig, who: ClientIdentity, report: Report) -> list
                      "the chain stops here")
         return lines
     core = core_module(offer.boot_file, who.arch)
+    if core is None and is_grub_image(offer.boot_file):
+        lines.extend(grub_chain(cfg, who, tree, offer.boot_file, bool(cfg.ranges)))
+        return lines
     if core is None:
         lines.append("boot file is not PXELINUX: the chain continues inside it")
         return lines
