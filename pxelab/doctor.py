@@ -56,6 +56,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("curl", "/usr/bin/curl", "TFTP interoperability tests"),
     Requirement("cpio", "/usr/bin/cpio", "building the test guest's initramfs"),
     Requirement("systemd", "/usr/bin/systemd-analyze", "checking the systemd unit"),
+    Requirement("chromium", "/usr/bin/chromium", "the report's browser test (headless Chromium)"),
+    Requirement(
+        "fonts-dejavu-core",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+        "a monospace font for the console pictures in reports",
+    ),
 )
 
 

@@ -4,6 +4,7 @@ dnsmasq as the proxy, the scripted client): passing, failing with the screen, fi
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -103,8 +104,13 @@ def test_index_html_draws_timeline_and_ladder(runs: dict[str, tuple[Result, Path
     assert text.count("<svg") >= 4  # a timeline and a ladder per scenario
     assert "RRQ pxelinux.0" in text and "DISCOVER" in text and "OFFER" in text
     assert "1 of 2 scenarios passed" in text
-    # readable from disk: nothing fetched, nothing run
-    assert "<script" not in text and "src=" not in text and "<link" not in text
+    # readable from disk: nothing run, nothing fetched but the report's own pictures
+    assert "<script" not in text and "<link" not in text
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert sources, "no pictures of the clients"
+    for src in sources:
+        assert not src.startswith(("/", "file:", "http")), src
+        assert (index.parent / src).is_file(), src
 
 
 @pytest.mark.root

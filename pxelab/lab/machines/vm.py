@@ -187,6 +187,7 @@ class VM:
         self.argv: list[str] = []
         self._master: int | None = None
         self._sockdir: str | None = None
+        self._display: bool | None = None  # learnt from the first screendump
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -354,6 +355,56 @@ class VM:
             keys=[{"type": "qcode", "data": k} for k in keys],
             **{"hold-time": hold_ms},
         )
+
+    @property
+    def has_display(self) -> bool:
+        """Whether the machine has a screen to dump: a graphic console (VGA) as QEMU's first.
+
+        Asked of QEMU, since the board decides (pc has a VGA by default, virt none) as much
+        as the command line (-vga none, -nographic). Without one, screendump would not fail but
+        dump a text console of QEMU's own ("parallel0 console"): not the machine's screen.
+        """
+        if self._display is None:
+            if not self.running:
+                return False
+            try:
+                device = self.qmp("qom-get", path="/backend/console[0]", property="device")
+            except Exception:
+                device = ""
+            self._display = bool(device)
+        return self._display
+
+    def screenshot(self, path: Path) -> Path:
+        """The machine's screen as a PNG at `path`, through QMP screendump. Raises VMError if
+        the machine has no display or is not running."""
+        if not self.has_display:
+            raise VMError(f"{self.name}: no screen to dump (no graphic console)")
+        path = Path(path).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # QEMU >= 7.1 writes PNG itself; older ones only PPM, which Pillow converts.
+            self.qmp("screendump", filename=str(path), format="png")
+        except VMError:
+            raise
+        except Exception as exc:
+            if "format" not in str(exc):
+                raise VMError(f"{self.name}: screendump failed: {exc}") from exc
+            self._ppm_screenshot(path)
+        return path
+
+    def _ppm_screenshot(self, path: Path) -> None:
+        from PIL import Image
+
+        ppm = path.with_suffix(".ppm")
+        try:
+            self.qmp("screendump", filename=str(ppm))
+        except VMError:
+            raise
+        except Exception as exc:
+            raise VMError(f"{self.name}: screendump failed: {exc}") from exc
+        with Image.open(ppm) as im:
+            im.save(path, "PNG")
+        ppm.unlink(missing_ok=True)
 
     def wait_exit(self, timeout: float) -> int:
         """Wait for the guest to power off (QEMU exits); returns QEMU's exit code."""

@@ -5,16 +5,20 @@
     report/<scenario>/screen.txt     the final rendered screen
     report/<scenario>/events.jsonl   server events (pxelab's, or dnsmasq's log turned into events)
     report/<scenario>/capture.pcap   everything on the lab's bridge
+    report/<scenario>/shots/*.png    each client's screen after each step and at the end
     report/index.html                phase timelines and a DHCP/TFTP ladder per scenario
 
-The HTML is one self-contained file with inline SVG (no scripts, no server): the ladder is drawn
-from the pcap with scapy, so it shows what was on the wire, not what the servers said.
+The HTML is one file with inline SVG (no scripts, no server), and links only by relative path
+into its own folder, so the folder can be copied, zipped or kept as a CI artifact: the ladder is
+drawn from the pcap, so it shows what was on the wire, not what the servers said; pictures are
+thumbnails of the PNGs, each a plain link to the full-size image.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import struct
 from collections.abc import Iterator, Sequence
@@ -322,7 +326,52 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-
 pre{background:#f5f5f5;padding:8px;overflow:auto;max-height:30em}
 section{border-top:2px solid #ddd;margin-top:2em;padding-top:1em}
 .ladder{overflow:auto;max-height:40em;border:1px solid #eee}
+.shots{display:flex;flex-wrap:wrap;gap:10px}
+figure{margin:0}figcaption{font-size:11px;color:#555;max-width:240px}
+img.thumb{width:240px;border:1px solid #999;background:#000;display:block}
+td img.thumb{width:160px}
 """
+
+
+def _shots(result: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(client name, screenshot record) of every client of a result, in order."""
+    return [(c.name, shot) for c in result.clients or []
+            for shot in (c.details or {}).get("screenshots") or []
+            if isinstance(shot, dict) and shot.get("path")]  # fmt: skip
+
+
+def _thumb(href: str, caption: str, alt: str) -> str:
+    h = html.escape(href, quote=True)
+    return (f'<figure><a href="{h}"><img class=thumb src="{h}" alt="{html.escape(alt)}"></a>'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+
+
+def _client_thumbs(result: Any, rel: str) -> str:
+    """The last picture of each client: what it ended on."""
+    last: dict[str, dict[str, Any]] = {}
+    for name, shot in _shots(result):
+        last[name] = shot
+    return "".join(_thumb(f"{rel}/{shot['path']}", name, f"{name}: {shot.get('step', '')}")
+                   for name, shot in last.items())  # fmt: skip
+
+
+def _step_thumbs(result: Any, rel: str) -> str:
+    shots = _shots(result)
+    if not shots:
+        return "<p class=muted>no pictures</p>"
+    return "<div class=shots>" + "".join(
+        _thumb(f"{rel}/{shot['path']}", f"{name}: {shot.get('step', '')} ({shot.get('source')})",
+               f"{name} {shot.get('step', '')}")
+        for name, shot in shots
+    ) + "</div>"  # fmt: skip
+
+
+def _relative(folder: Path, root: Path) -> str:
+    """The scenario folder as index.html links it: relative, so the report can move."""
+    try:
+        return Path(os.path.relpath(folder.resolve(), root.resolve())).as_posix()
+    except ValueError:
+        return folder.resolve().as_uri()
 
 
 def write_index(report_root: Path, results: Sequence[Any]) -> Path:
@@ -334,16 +383,17 @@ def write_index(report_root: Path, results: Sequence[Any]) -> Path:
         cls = "pass" if r.passed else "fail"
         ttm = f"{r.time_to_menu_s:.1f} s" if r.time_to_menu_s is not None else "-"
         anchor = html.escape(r.scenario)
+        folder = Path(r.report_dir) if r.report_dir else report_root / r.scenario
+        rel = _relative(folder, report_root)
         rows.append(
             f'<tr><td><a href="#{anchor}">{anchor}</a></td><td class={cls}>'
             f"{'passed' if r.passed else 'FAILED'}</td><td>{ttm}</td>"
-            f"<td>{r.duration_s:.1f} s</td><td>{html.escape(r.reason or '')}</td></tr>"
+            f"<td>{r.duration_s:.1f} s</td><td>{html.escape(r.reason or '')}</td>"
+            f"<td><div class=shots>{_client_thumbs(r, rel)}</div></td></tr>"
         )
-        folder = Path(r.report_dir) if r.report_dir else report_root / r.scenario
         screen = ""
         if (folder / "screen.txt").exists():
             screen = (folder / "screen.txt").read_text(errors="replace")
-        rel = folder.name if folder.parent.resolve() == report_root.resolve() else str(folder)
         links = " · ".join(
             f'<a href="{html.escape(rel)}/{n}">{n}</a>'
             for n in ("result.json", "console.log", "screen.txt", "events.jsonl", "capture.pcap")
@@ -358,6 +408,7 @@ def write_index(report_root: Path, results: Sequence[Any]) -> Path:
         sections.append(
             f'<section id="{anchor}"><h2>{anchor} <span class={cls}>'
             f"{'passed' if r.passed else 'FAILED'}</span></h2><p>{links}</p>{failure}"
+            f"<h3>Screens</h3>{_step_thumbs(r, rel)}"
             f"<h3>Phases</h3>{timeline_svg(r.phases, scale)}"
             f"<h3>DHCP and TFTP on the wire</h3>{ladder_html}"
             f"<h3>Final screen</h3><pre>{html.escape(screen)}</pre></section>"
@@ -368,7 +419,7 @@ def write_index(report_root: Path, results: Sequence[Any]) -> Path:
         f"<style>{_CSS}</style></head><body><h1>pxelab lab report</h1>"
         f"<p>{passed} of {len(results)} scenarios passed.</p>"
         "<table><tr><th>scenario</th><th>result</th><th>time to menu</th><th>time</th>"
-        f"<th>reason</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>"
+        f"<th>reason</th><th>screen</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>"
     )
     path = report_root / "index.html"
     path.write_text(doc)

@@ -23,6 +23,15 @@ def _client_failed(result: Result, name: str, passed: bool) -> bool:
     return not result.passed
 
 
+def _last_shot(result: Result, shots: list[object]) -> str | None:
+    """The client's last picture, joined with its report folder (the records are relative)."""
+    if not shots:
+        return None
+    last = shots[-1]
+    rel = str(last.get("path") if isinstance(last, dict) else last)
+    return str(Path(result.report_dir) / rel) if result.report_dir else rel
+
+
 def junit_tree(results: Sequence[Result]) -> ET.ElementTree:
     suites = ET.Element("testsuites", name="pxelab lab")
     for r in results:
@@ -42,9 +51,9 @@ def junit_tree(results: Sequence[Result]) -> ET.ElementTree:
             if _client_failed(r, c.name, c.passed):
                 failures += 1
                 text = r.failure_text()
-                shots = c.details.get("screenshots") or []
-                if shots:
-                    text += "\nscreenshot: " + str(shots[-1])
+                shot = _last_shot(r, c.details.get("screenshots") or [])
+                if shot:
+                    text += f"\nscreenshot: {shot}"
                 ET.SubElement(case, "failure",
                               message=(c.reason or r.reason)[:200]).text = text  # fmt: skip
             elif c.screen:

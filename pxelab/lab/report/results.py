@@ -11,12 +11,19 @@ from typing import Any
 
 
 def render_failure(
-    where: str, expected: str, actual: str, screen: str = "", report: str | None = None
+    where: str,
+    expected: str,
+    actual: str,
+    screen: str = "",
+    report: str | None = None,
+    picture: str | None = None,
 ) -> str:
-    """Step, expected, actual, the screen as it stood, and where the report is."""
+    """Step, expected, actual, the screen as it stood (text and PNG), and where the report is."""
     lines = [f"failed at: {where}", f"expected:  {expected}", f"actual:    {actual}"]
     if screen:
         lines += ["screen:", *(f"  | {row}" for row in screen.rstrip("\n").splitlines())]
+    if picture:
+        lines.append(f"picture:   {picture}")
     if report:
         lines.append(f"report:    {report}")
     return "\n".join(lines)
@@ -60,7 +67,12 @@ class Result:
         if self.failure:
             f = self.failure
             return render_failure(
-                f["where"], f["expected"], f["actual"], f.get("screen", ""), self.report_dir
+                f["where"],
+                f["expected"],
+                f["actual"],
+                f.get("screen", ""),
+                self.report_dir,
+                f.get("picture"),
             )
         text = f"failed: {self.reason}"
         if self.screen:

@@ -32,7 +32,8 @@ class StepFailure(Exception):
         return f"{self.where}: expected {self.expected}; got {self.actual}"
 
     def render(self, report: str | None = None) -> str:
-        return render_failure(self.where, self.expected, self.actual, self.screen, report)
+        return render_failure(self.where, self.expected, self.actual, self.screen, report,
+                              self.details.get("picture"))  # fmt: skip
 
 
 def normalise_file(name: str, roots: Iterable[str] = ()) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pxelab.lab.report.picture import draw_screen
 from pxelab.lab.report.results import ClientResult
 from pxelab.lab.report.timeline import Timeline
 from pxelab.lab.scenario.assertions import StepFailure, compare_menu, screen_contains
@@ -50,6 +51,58 @@ def make(client: Client, lab: Any, work: Path, scn: Scenario) -> Any:
 
 def _where(client: Client, step: Step) -> str:
     return f"client {client.name}, {step.key.split('.', 1)[1]} {step.describe()}"
+
+
+# ---------------------------------------------------------------------------- pictures
+
+
+def shots_dir(work: Path) -> Path:
+    """<report>/shots: the runner's work folder is <report>/work, and is removed afterwards."""
+    return (work.parent if work.name == "work" else work) / "shots"
+
+
+class Camera:
+    """A client's pictures, numbered: <report>/shots/<client>-<n>.png.
+
+    A VM with a screen gives QEMU's screendump; a serial-only VM or a scripted client gets its
+    text screen drawn, so every client has a picture. Each is recorded as {"step", "path",
+    "source"}, the path relative to the report folder (the report stays one movable folder).
+    """
+
+    def __init__(self, work: Path, client: str) -> None:
+        self.dir = shots_dir(work)
+        self.client = client
+        self.shots: list[dict[str, str]] = []
+
+    def take(self, step: str, *, vm: Any = None, screen: str = "", columns: int = 80,
+             rows: int = 25) -> Path | None:  # fmt: skip
+        path = self.dir / f"{self.client}-{len(self.shots) + 1}.png"
+        source = "drawn"
+        try:
+            if vm is not None and vm.running and vm.has_display:
+                try:
+                    vm.screenshot(path)
+                    source = "screendump"
+                except Exception:
+                    draw_screen(vm.console.render(), path, columns=columns, rows=rows)
+            else:
+                if vm is not None and vm.console is not None:
+                    screen = vm.console.render()
+                draw_screen(screen, path, columns=columns, rows=rows)
+        except Exception:
+            return None  # a picture is a help; it never fails a client
+        self.shots.append({"step": step, "path": f"shots/{path.name}", "source": source})
+        return path
+
+
+def _step_label(step: Step) -> str:
+    return f"{step.key.split('.', 1)[1]} {step.action}"
+
+
+def _picture(exc: StepFailure, path: Path | None) -> StepFailure:
+    if path is not None:
+        exc.details["picture"] = str(path)
+    return exc
 
 
 # ------------------------------------------------------------------------ scripted client
@@ -164,15 +217,20 @@ class ScriptedClient:
             data = _json(proc.stdout)
         (self.work / f"probe-{c.name}.json").write_text(proc.stdout)
         res = ClientResult(c.name, "scripted", False)
+        camera = Camera(self.work, c.name)
         if data is None:
             err = (proc.stderr.strip().splitlines() or ["(no output)"])[-1][-300:]
             res.reason = f"probe exited {proc.returncode} without JSON: {err}"
             res.screen = proc.stderr[-2000:]
-            return Outcome(res, console, StepFailure(f"client {c.name}", "probe JSON",
-                                                      res.reason, res.screen))
+            shot = camera.take("end", screen=res.screen)
+            res.details["screenshots"] = camera.shots
+            failed = StepFailure(f"client {c.name}", "probe JSON", res.reason, res.screen)
+            return Outcome(res, console, _picture(failed, shot))
         screen = render_probe(data, c)
         res.screen = screen
-        res.details = {"probe": data}
+        # One probe run answers every step: its screen is the picture of each, and of the end.
+        shot = camera.take("end", screen=screen)
+        res.details = {"probe": data, "screenshots": camera.shots}
         if data.get("menu"):
             res.time_to_menu_s = _menu_time(data, elapsed)
             # The probe's clock starts after Python did: anchor its menu time at its exit.
@@ -186,7 +244,7 @@ class ScriptedClient:
                                   failure_reason(data), screen)
         except StepFailure as exc:
             res.reason = str(exc)
-            return Outcome(res, console, exc)
+            return Outcome(res, console, _picture(exc, shot))
         res.passed = True
         return Outcome(res, console)
 
@@ -322,6 +380,7 @@ class VmClient:
         self.seen_menu: dict[str, Any] | None = None
         self.profile = vm_profile(client)
         self.mac = self.profile.nic.mac
+        self.camera = Camera(work, client.name)
 
     def run(self, timeline: Timeline, deadline: float) -> Outcome:
         c = self.client
@@ -359,14 +418,14 @@ class VmClient:
         try:
             with vm:
                 res.details["argv"] = vm.argv
-                for step in c.steps:
-                    self._step(vm, step, deadline)
+                self._steps(vm, deadline)
                 res.screen = vm.console.render()
         except StepFailure as exc:
             failure = exc
         finally:
             if vm.console is not None and not res.screen:
                 res.screen = vm.console.render()
+            res.details["screenshots"] = list(self.camera.shots)
         if self.seen_menu:
             res.details["menu"] = self.seen_menu
         if vm.started_at is not None and self.menu_at is not None:
@@ -377,6 +436,18 @@ class VmClient:
         if vm.console_log.exists():
             text = vm.console_log.read_bytes().decode("utf-8", errors="replace")
         return failure, text
+
+    def _steps(self, vm: Any, deadline: float) -> None:
+        """The steps, with a picture after each, of a failed one, and of the end."""
+        size = {"columns": self.profile.columns, "rows": self.profile.rows}
+        for step in self.client.steps:
+            try:
+                self._step(vm, step, deadline)
+            except StepFailure as exc:
+                raise _picture(exc, self.camera.take(f"{_step_label(step)} (failed)", vm=vm,
+                                                     **size)) from None  # fmt: skip
+            self.camera.take(_step_label(step), vm=vm, **size)
+        self.camera.take("end", vm=vm, **size)
 
     def _timeout(self, step: Step, deadline: float) -> float:
         left = max(0.1, deadline - time.monotonic())

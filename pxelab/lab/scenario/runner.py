@@ -273,6 +273,8 @@ def run_scenario(
             result.reason = str(exc)
             result.failure = {"where": exc.where, "expected": exc.expected, "actual": exc.actual,
                               "screen": exc.screen}  # fmt: skip
+            if exc.details.get("picture"):
+                result.failure["picture"] = exc.details["picture"]
             result.screen = exc.screen
         except Exception as exc:  # a broken lab is a failed scenario, with the reason
             result.passed = False
