@@ -1,4 +1,4 @@
-"""QEMU machine profiles: the TOML files in vm/ (pc-bios, uefi-x64, uefi-x64-edk2, ...) as typed objects.
+"""QEMU machine profiles: the TOML files in vm/ (pc-bios, uefi-x64-edk2, ...) as typed objects.
 
 A profile says what the machine is (QEMU binary, board, CPU, memory, firmware, NIC, option ROM,
 MAC, SMBIOS UUID, accelerator); `machines.vm` adds what the run needs (tap, console, QMP).
@@ -28,7 +28,10 @@ FIRMWARE_TYPES = ("bios", "uefi")
 # version (IPv4Support=n also removed PXEv4, leaving only HTTPv6). So HTTPv4 cannot be switched
 # off while PXEv4 runs; it only runs after PXEv4 has failed. PXEv6 waits ~60 s for DHCPv6.
 STACKS = ("pxe4", "pxe6", "http4", "http6")
-_PXE_FWCFG = {"pxe4": "opt/org.tianocore/IPv4PXESupport", "pxe6": "opt/org.tianocore/IPv6PXESupport"}
+_PXE_FWCFG = {
+    "pxe4": "opt/org.tianocore/IPv4PXESupport",
+    "pxe6": "opt/org.tianocore/IPv6PXESupport",
+}
 _IP_FWCFG = {
     "opt/org.tianocore/IPv4Support": ("pxe4", "http4"),
     "opt/org.tianocore/IPv6Support": ("pxe6", "http6"),
@@ -187,9 +190,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
 def _get(data: dict[str, Any], key: str, kind: type, source: Path | None, where: str) -> Any:
     value = data.get(key)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ProfileError(
-            f"{source}: {where}{key} must be a {kind.__name__}, got {value!r}"
-        )
+        raise ProfileError(f"{source}: {where}{key} must be a {kind.__name__}, got {value!r}")
     return value
 
 
@@ -228,7 +229,7 @@ def _network(value: Any, source: Path | None, uefi: bool) -> tuple[str, ...] | N
     if not uefi:
         raise ProfileError(f"{source}: firmware.network is for UEFI firmware only")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ProfileError(f"{source}: firmware.network must be a list like [\"pxe4\"]")
+        raise ProfileError(f'{source}: firmware.network must be a list like ["pxe4"]')
     unknown = sorted(set(value) - set(STACKS))
     if unknown:
         raise ProfileError(
@@ -241,8 +242,18 @@ def _network(value: Any, source: Path | None, uefi: bool) -> tuple[str, ...] | N
 def parse_profile(data: dict[str, Any], source: Path | None = None) -> Profile:
     """A profile from parsed TOML; every error names the file and the field."""
     known = {
-        "name", "description", "qemu", "machine", "cpu", "memory_mib", "accelerator", "extra",
-        "firmware", "nic", "smbios", "console",
+        "name",
+        "description",
+        "qemu",
+        "machine",
+        "cpu",
+        "memory_mib",
+        "accelerator",
+        "extra",
+        "firmware",
+        "nic",
+        "smbios",
+        "console",
     }
     unknown = sorted(set(data) - known)
     if unknown:
