@@ -182,11 +182,21 @@ class DhcpClient:
     def _secs(self) -> int:
         return int(time.monotonic() - self.started)
 
-    def _send(self, msg: int, extra: list[tuple[int, bytes]], *, ciaddr: str = "0.0.0.0") -> bytes:
-        raw = packet.build(msg, self.xid, self.link.mac, extra + self.pxe_options(),
-                           ciaddr=ciaddr, secs=self._secs(),
-                           broadcast=self.profile.dhcp.broadcast_flag)
-        return raw
+    def _send(self, msg: int, extra: list[tuple[int, bytes]], *, ciaddr: str = "0.0.0.0",
+              to_4011: bool = False) -> bytes:
+        d = self.profile.dhcp
+        opts = extra + self.pxe_options()
+        if msg == packet.REQUEST and not to_4011 and d.request_max_message_size:
+            opts = [(c, struct.pack("!H", d.request_max_message_size)) if c == 57 else (c, v)
+                    for c, v in opts]
+        order = d.pxe_option_order if to_4011 else d.option_order
+        if order:
+            rank = {code: i for i, code in enumerate(order)}
+            opts = sorted(opts, key=lambda o: rank.get(o[0], len(rank)))
+        secs = self._secs() if msg == packet.DISCOVER or d.request_secs else 0
+        broadcast = d.pxe_broadcast_flag if to_4011 else d.broadcast_flag
+        return packet.build(msg, self.xid, self.link.mac, opts, ciaddr=ciaddr, secs=secs,
+                            broadcast=broadcast)
 
     def _cap(self, t: float) -> float:
         return t if self.deadline is None else min(t, self.deadline)
@@ -331,11 +341,12 @@ class DhcpClient:
         extra: list[tuple[int, bytes]] = []
         if item is not None:
             extra.append((43, packet.boot_item_option(*item)))
-        raw = self._send(packet.REQUEST, extra, ciaddr=client_ip)
+        raw = self._send(packet.REQUEST, extra, ciaddr=client_ip, to_4011=not broadcast)
         dest = ("255.255.255.255", 67) if broadcast else (server, PXE_PORT)
         what = "boot-server discovery" + (f" (type {item[0]})" if item else "") \
             if item is not None else "ProxyDHCPREQUEST"
-        sock = _udp_socket(self.link.iface, local_ip, broadcast)
+        port = 68 if broadcast else self.profile.dhcp.pxe_source_port
+        sock = _udp_socket(self.link.iface, local_ip, broadcast, port)
         try:
             for attempt, timeout in enumerate(attempts, 1):
                 sock.sendto(raw, dest)
@@ -368,8 +379,8 @@ def _own_classes(vendor_class: str) -> tuple[str, ...]:
     return ("PXEClient", vendor_class.split(":")[0])
 
 
-def _udp_socket(iface: str, local_ip: str, broadcast: bool) -> socket.socket:
-    """A UDP socket on `local_ip` ("" = any), port 68 if free (ROMs send from 68)."""
+def _udp_socket(iface: str, local_ip: str, broadcast: bool, port: int = 68) -> socket.socket:
+    """A UDP socket on `local_ip` ("" = any), `port` if free (ROMs send from 68, EDK2 4011)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if broadcast:
@@ -378,7 +389,7 @@ def _udp_socket(iface: str, local_ip: str, broadcast: bool) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
     host = "" if broadcast else local_ip
     try:
-        sock.bind((host, 68))
+        sock.bind((host, port))
     except OSError:
         sock.bind((host, 0))
     return sock
