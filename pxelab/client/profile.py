@@ -42,8 +42,22 @@ class DhcpBehaviour:
     arch: int = 0
     undi: tuple[int, int] = (2, 1)
     vendor_class: str = "PXEClient:Arch:{arch:05d}:UNDI:{undi_major:03d}{undi_minor:03d}"
-    param_request_list: tuple[int, ...] = (1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133,
-                                           134, 135)
+    param_request_list: tuple[int, ...] = (
+        1,
+        3,
+        43,
+        60,
+        66,
+        67,
+        128,
+        129,
+        130,
+        131,
+        132,
+        133,
+        134,
+        135,
+    )
     max_message_size: int = 1260
     user_class: str = ""
     send_175: bool = False
@@ -68,8 +82,7 @@ class DhcpBehaviour:
     pxe_source_port: int = 68  # the port the port-4011 request is sent from
 
     def vendor_class_for(self, arch: int) -> str:
-        return self.vendor_class.format(arch=arch, undi_major=self.undi[0],
-                                        undi_minor=self.undi[1])
+        return self.vendor_class.format(arch=arch, undi_major=self.undi[0], undi_minor=self.undi[1])
 
 
 @dataclass(frozen=True)
@@ -143,7 +156,7 @@ def parse_profile(text: str, name: str, source: str = "<profile>") -> Profile:
         raise ProfileError(f"{source}: [dhcp].retries must list at least one timeout")
     tftp = _section(TftpBehaviour, data.get("tftp", {}), f"{source}: [tftp]")
     if tftp.probe not in ("", "tsize"):
-        raise ProfileError(f"{source}: [tftp].probe must be \"\" or \"tsize\"")
+        raise ProfileError(f'{source}: [tftp].probe must be "" or "tsize"')
     return Profile(
         name=name,
         description=str(data.get("description", "")),

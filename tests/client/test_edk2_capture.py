@@ -27,8 +27,10 @@ from pxelab.client.profile import load
 from pxelab.wire.dhcp import decode
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+# fmt: off
 FIRMWARE_55 = bytes([1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51,
-                     54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135])  # fmt: skip
+                     54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135])
+# fmt: on
 
 
 def _dhcp(name: str) -> list[tuple[float, int, int, bytes]]:
@@ -122,8 +124,9 @@ def _replies(name: str) -> dict[str, bytes]:
 def test_pxelab_replies_equal_dnsmasqs() -> None:
     """To the same firmware, `pxelab serve` and dnsmasq (same dnsmasq.conf) answered the same
     bytes: the proxy offer (60, 54, 97, no 43: EDK2 then asks port 4011) and the 4011 ACK."""
-    ours, theirs = _replies("edk2-uefi-x64-pxelab-proxy.pcap"), _replies(
-        "edk2-uefi-x64-dnsmasq-proxy.pcap"
+    ours, theirs = (
+        _replies("edk2-uefi-x64-pxelab-proxy.pcap"),
+        _replies("edk2-uefi-x64-dnsmasq-proxy.pcap"),
     )
     assert set(ours) == {"offer", "ack-4011"}
     assert 43 not in packet.parse(ours["offer"]).options
