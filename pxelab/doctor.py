@@ -28,7 +28,17 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "qemu-system-x86", "/usr/bin/qemu-system-x86_64", "QEMU boots (pc-bios, uefi-x64, wyse-sx0)"
     ),
     Requirement("ipxe-qemu", "/usr/lib/ipxe/qemu/pxe-rtl8139.rom", "iPXE option ROMs for QEMU"),
-    Requirement("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "UEFI boots (uefi-x64)"),
+    Requirement("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "UEFI boots (uefi-x64, uefi-x64-edk2)"),
+    Requirement("qemu-system-arm", "/usr/bin/qemu-system-aarch64", "ARM64 UEFI boots (uefi-arm64)"),
+    Requirement("qemu-efi-aarch64", "/usr/share/AAVMF/AAVMF_CODE.fd", "AAVMF for uefi-arm64"),
+    Requirement(
+        "shim-signed", "/usr/lib/shim/shimx64.efi.signed", "Secure Boot scenarios (signed shim)"
+    ),
+    Requirement(
+        "grub-efi-amd64-signed",
+        "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",
+        "Secure Boot scenarios (signed network GRUB behind shim)",
+    ),
     Requirement("pxelinux", "/usr/lib/PXELINUX/pxelinux.0", "PXELINUX in lab TFTP trees"),
     Requirement(
         "syslinux-common",
@@ -129,8 +139,10 @@ def report(*, install: bool = False) -> int:
         rc = install(names)
         still = missing()
         if rc != 0 or still:
-            print(f"pxelab doctor: apt-get exited {rc}; still missing: "
-                  + " ".join(r.package for r in still))
+            print(
+                f"pxelab doctor: apt-get exited {rc}; still missing: "
+                + " ".join(r.package for r in still)
+            )
             return 1
         print(f"installed: {' '.join(names)}; all present")
         return 0

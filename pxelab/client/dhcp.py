@@ -58,14 +58,26 @@ class Link:
         with contextlib.suppress(Exception):
             self.sock.close()
 
-    def send(self, payload: bytes, *, src_ip: str = "0.0.0.0", dst_ip: str = "255.255.255.255",
-             sport: int = 68, dport: int = 67, dst_mac: str = BROADCAST_MAC) -> None:
+    def send(
+        self,
+        payload: bytes,
+        *,
+        src_ip: str = "0.0.0.0",
+        dst_ip: str = "255.255.255.255",
+        sport: int = 68,
+        dport: int = 67,
+        dst_mac: str = BROADCAST_MAC,
+    ) -> None:
         from scapy.layers.inet import IP, UDP
         from scapy.layers.l2 import Ether
         from scapy.packet import Raw
 
-        frame = (Ether(src=mac_text(self.mac), dst=dst_mac) / IP(src=src_ip, dst=dst_ip, ttl=64)
-                 / UDP(sport=sport, dport=dport) / Raw(payload))
+        frame = (
+            Ether(src=mac_text(self.mac), dst=dst_mac)
+            / IP(src=src_ip, dst=dst_ip, ttl=64)
+            / UDP(sport=sport, dport=dport)
+            / Raw(payload)
+        )
         self.sock.send(frame)
 
     def receive(self, deadline: float) -> tuple[str, int, bytes] | None:
@@ -111,8 +123,9 @@ class Offer:
         return self.kind in ("dhcp+pxe", "proxy")
 
 
-def classify(rep: packet.Reply, needs_option60: bool, own_class: str = "PXEClient"
-             ) -> tuple[str, str]:
+def classify(
+    rep: packet.Reply, needs_option60: bool, own_class: str = "PXEClient"
+) -> tuple[str, str]:
     """(kind, ignored-reason) for an offer. `own_class` is the client's own vendor class name
     (a "HW-Client" ROM recognises "HW-Client" in option 60 as well as "PXEClient")."""
     pxe_class = rep.vendor_class.startswith(("PXEClient", own_class))
@@ -127,7 +140,7 @@ def classify(rep: packet.Reply, needs_option60: bool, own_class: str = "PXEClien
     if boot_data:
         # An address-less offer with boot data but no "PXEClient": lenient ROMs take it.
         if needs_option60:
-            return "proxy", "no option 60 \"PXEClient\": this ROM ignores the offer"
+            return "proxy", 'no option 60 "PXEClient": this ROM ignores the offer'
         return "proxy", ""
     return "dhcp", "offers no address and no boot data"
 
@@ -144,9 +157,18 @@ class DhcpResult:
 class DhcpClient:
     """One PXE client's DHCP conversation on a `Link`."""
 
-    def __init__(self, link: Link, profile: Profile, *, arch: int, uuid: bytes | None,
-                 log: Callable[..., None], offer_wait: float | None = None,
-                 deadline: float | None = None, until_complete: bool | None = None) -> None:
+    def __init__(
+        self,
+        link: Link,
+        profile: Profile,
+        *,
+        arch: int,
+        uuid: bytes | None,
+        log: Callable[..., None],
+        offer_wait: float | None = None,
+        deadline: float | None = None,
+        until_complete: bool | None = None,
+    ) -> None:
         self.link = link
         self.profile = profile
         self.arch = arch
@@ -154,8 +176,9 @@ class DhcpClient:
         self.log = log
         self.offer_wait = profile.dhcp.offer_wait if offer_wait is None else offer_wait
         self.deadline = deadline
-        self.until_complete = (profile.dhcp.stop_when_complete if until_complete is None
-                               else until_complete)
+        self.until_complete = (
+            profile.dhcp.stop_when_complete if until_complete is None else until_complete
+        )
         self.xid = struct.unpack("!I", os.urandom(4))[0]
         self.started = time.monotonic()
 
@@ -182,11 +205,30 @@ class DhcpClient:
     def _secs(self) -> int:
         return int(time.monotonic() - self.started)
 
-    def _send(self, msg: int, extra: list[tuple[int, bytes]], *, ciaddr: str = "0.0.0.0") -> bytes:
-        raw = packet.build(msg, self.xid, self.link.mac, extra + self.pxe_options(),
-                           ciaddr=ciaddr, secs=self._secs(),
-                           broadcast=self.profile.dhcp.broadcast_flag)
-        return raw
+    def _send(
+        self,
+        msg: int,
+        extra: list[tuple[int, bytes]],
+        *,
+        ciaddr: str = "0.0.0.0",
+        to_4011: bool = False,
+    ) -> bytes:
+        d = self.profile.dhcp
+        opts = extra + self.pxe_options()
+        if msg == packet.REQUEST and not to_4011 and d.request_max_message_size:
+            opts = [
+                (c, struct.pack("!H", d.request_max_message_size)) if c == 57 else (c, v)
+                for c, v in opts
+            ]
+        order = d.pxe_option_order if to_4011 else d.option_order
+        if order:
+            rank = {code: i for i, code in enumerate(order)}
+            opts = sorted(opts, key=lambda o: rank.get(o[0], len(rank)))
+        secs = self._secs() if msg == packet.DISCOVER or d.request_secs else 0
+        broadcast = d.pxe_broadcast_flag if to_4011 else d.broadcast_flag
+        return packet.build(
+            msg, self.xid, self.link.mac, opts, ciaddr=ciaddr, secs=secs, broadcast=broadcast
+        )
 
     def _cap(self, t: float) -> float:
         return t if self.deadline is None else min(t, self.deadline)
@@ -201,8 +243,9 @@ class DhcpClient:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 break
             self.link.send(self._send(packet.DISCOVER, []))
-            self.log("dhcp", f"DISCOVER #{attempt} sent (xid {self.xid:#010x}, "
-                     f"waits {timeout:g} s)")
+            self.log(
+                "dhcp", f"DISCOVER #{attempt} sent (xid {self.xid:#010x}, waits {timeout:g} s)"
+            )
             end = self._cap(time.monotonic() + timeout)
             first: float | None = None
             while True:
@@ -218,14 +261,19 @@ class DhcpClient:
                 if key in seen:
                     continue
                 seen.add(key)
-                kind, ignored = classify(rep, d.needs_option60,
-                                         d.vendor_class_for(self.arch).split(":")[0])
+                kind, ignored = classify(
+                    rep, d.needs_option60, d.vendor_class_for(self.arch).split(":")[0]
+                )
                 offer = Offer(src, sport, rep, kind, time.monotonic() - self.started, ignored)
                 offers.append(offer)
                 what = f"yiaddr {rep.yiaddr}" if offer.has_address else "no address"
-                self.log("dhcp", f"OFFER from {src} ({kind}, {what}"
-                         + (f", file {self.boot_file(rep)!r}" if self.boot_file(rep) else "")
-                         + (f"; ignored: {ignored}" if ignored else "") + ")")
+                self.log(
+                    "dhcp",
+                    f"OFFER from {src} ({kind}, {what}"
+                    + (f", file {self.boot_file(rep)!r}" if self.boot_file(rep) else "")
+                    + (f"; ignored: {ignored}" if ignored else "")
+                    + ")",
+                )
                 if first is None:
                     first = time.monotonic()
                 if self.until_complete and self._complete(offers):
@@ -248,12 +296,14 @@ class DhcpClient:
         if any(o.kind == "dhcp+pxe" for o in offers):
             return True
         return any(o.has_address for o in offers) and any(
-            o.kind == "proxy" and not o.ignored for o in offers)
+            o.kind == "proxy" and not o.ignored for o in offers
+        )
 
     def boot_file(self, rep: packet.Reply) -> str:
         d = self.profile.dhcp
-        return packet.boot_file(rep, honour_overload=d.honour_overload,
-                                nul_terminated=d.bootfile_nul_terminated)
+        return packet.boot_file(
+            rep, honour_overload=d.honour_overload, nul_terminated=d.bootfile_nul_terminated
+        )
 
     @staticmethod
     def choose(offers: list[Offer]) -> tuple[Offer | None, Offer | None]:
@@ -293,8 +343,10 @@ class DhcpClient:
                     continue  # another server's answer to our REQUEST (a proxy's, say)
                 if ans.msg_type == packet.NAK:
                     msg = ans.options.get(56, b"").decode("latin-1")
-                    raise DhcpFailure(f"DHCP server {src} refused the address {rep.yiaddr} "
-                                      f"(NAK{': ' + msg if msg else ''})")
+                    raise DhcpFailure(
+                        f"DHCP server {src} refused the address {rep.yiaddr} "
+                        f"(NAK{': ' + msg if msg else ''})"
+                    )
                 self.log("dhcp", f"ACK from {src}: address {ans.yiaddr}")
                 return ans
         raise DhcpFailure(f"no ACK from DHCP server {server_id} for {rep.yiaddr}")
@@ -309,7 +361,7 @@ class DhcpClient:
         """
         own = _own_classes(self.profile.dhcp.vendor_class_for(self.arch))
         if not ans.vendor_class.startswith(own):
-            return "no option 60 \"PXEClient\" (not a PXE boot server's answer)"
+            return 'no option 60 "PXEClient" (not a PXE boot server\'s answer)'
         if item is not None:
             pxe = packet.parse_pxe(ans.options.get(43, b""))
             if pxe.boot_item is None:
@@ -318,10 +370,16 @@ class DhcpClient:
                 return f"43.71 is type {pxe.boot_item[0]}, asked for type {item[0]}"
         return ""
 
-    def pxe_request(self, client_ip: str, local_ip: str, server: str, *,
-                    item: tuple[int, int] | None,
-                    broadcast: bool = False, attempts: tuple[float, ...] = (1.0, 2.0, 3.0),
-                    ) -> tuple[str, packet.Reply] | None:
+    def pxe_request(
+        self,
+        client_ip: str,
+        local_ip: str,
+        server: str,
+        *,
+        item: tuple[int, int] | None,
+        broadcast: bool = False,
+        attempts: tuple[float, ...] = (1.0, 2.0, 3.0),
+    ) -> tuple[str, packet.Reply] | None:
         """Boot-server discovery (item given) or iPXE's ProxyDHCPREQUEST (item None).
 
         Unicast to `server`:4011, or broadcast to port 67 when `broadcast`. Sent from a kernel
@@ -331,11 +389,15 @@ class DhcpClient:
         extra: list[tuple[int, bytes]] = []
         if item is not None:
             extra.append((43, packet.boot_item_option(*item)))
-        raw = self._send(packet.REQUEST, extra, ciaddr=client_ip)
+        raw = self._send(packet.REQUEST, extra, ciaddr=client_ip, to_4011=not broadcast)
         dest = ("255.255.255.255", 67) if broadcast else (server, PXE_PORT)
-        what = "boot-server discovery" + (f" (type {item[0]})" if item else "") \
-            if item is not None else "ProxyDHCPREQUEST"
-        sock = _udp_socket(self.link.iface, local_ip, broadcast)
+        what = (
+            "boot-server discovery" + (f" (type {item[0]})" if item else "")
+            if item is not None
+            else "ProxyDHCPREQUEST"
+        )
+        port = 68 if broadcast else self.profile.dhcp.pxe_source_port
+        sock = _udp_socket(self.link.iface, local_ip, broadcast, port)
         try:
             for attempt, timeout in enumerate(attempts, 1):
                 sock.sendto(raw, dest)
@@ -354,8 +416,11 @@ class DhcpClient:
                         # e.g. the LAN's DHCP server ACKing a broadcast REQUEST with ciaddr
                         self.log("pxe", f"ACK from {src}:{sport} ignored: {why}")
                         continue
-                    self.log("pxe", f"ACK from {src}:{sport}"
-                             + (f", file {self.boot_file(ans)!r}" if self.boot_file(ans) else ""))
+                    self.log(
+                        "pxe",
+                        f"ACK from {src}:{sport}"
+                        + (f", file {self.boot_file(ans)!r}" if self.boot_file(ans) else ""),
+                    )
                     return src, ans
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     break
@@ -368,8 +433,8 @@ def _own_classes(vendor_class: str) -> tuple[str, ...]:
     return ("PXEClient", vendor_class.split(":")[0])
 
 
-def _udp_socket(iface: str, local_ip: str, broadcast: bool) -> socket.socket:
-    """A UDP socket on `local_ip` ("" = any), port 68 if free (ROMs send from 68)."""
+def _udp_socket(iface: str, local_ip: str, broadcast: bool, port: int = 68) -> socket.socket:
+    """A UDP socket on `local_ip` ("" = any), `port` if free (ROMs send from 68, EDK2 4011)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if broadcast:
@@ -378,7 +443,7 @@ def _udp_socket(iface: str, local_ip: str, broadcast: bool) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
     host = "" if broadcast else local_ip
     try:
-        sock.bind((host, 68))
+        sock.bind((host, port))
     except OSError:
         sock.bind((host, 0))
     return sock

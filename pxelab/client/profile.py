@@ -17,7 +17,10 @@ by a person without reading this code; the keys are:
          proxy_needs_4011 (ignore boot data in a port-67 proxy offer; always ask port 4011),
          ipxe_proxy_request (send iPXE's ProxyDHCPREQUEST to 4011 when the proxy offer has
          neither file nor menu), binl_request (EDK2: a proxy offer without option 43 is a
-         "BINL" offer; ask its server on port 4011 for the boot file)
+         "BINL" offer; ask its server on port 4011 for the boot file), option_order and
+         pxe_option_order (the order options go out in, on port 67 and to port 4011),
+         request_max_message_size (option 57 in the REQUEST), request_secs, pxe_broadcast_flag,
+         pxe_source_port
 [tftp]   blksize (0: do not ask), tsize, probe ("" | "tsize"), probe_blksize, probe_error,
          timeout, retries
 [pxelinux] blksize, tsize (what PXELINUX itself sends on every RRQ)
@@ -39,8 +42,22 @@ class DhcpBehaviour:
     arch: int = 0
     undi: tuple[int, int] = (2, 1)
     vendor_class: str = "PXEClient:Arch:{arch:05d}:UNDI:{undi_major:03d}{undi_minor:03d}"
-    param_request_list: tuple[int, ...] = (1, 3, 43, 60, 66, 67, 128, 129, 130, 131, 132, 133,
-                                           134, 135)
+    param_request_list: tuple[int, ...] = (
+        1,
+        3,
+        43,
+        60,
+        66,
+        67,
+        128,
+        129,
+        130,
+        131,
+        132,
+        133,
+        134,
+        135,
+    )
     max_message_size: int = 1260
     user_class: str = ""
     send_175: bool = False
@@ -55,10 +72,17 @@ class DhcpBehaviour:
     proxy_needs_4011: bool = False
     ipxe_proxy_request: bool = False
     binl_request: bool = False
+    # Byte-exact request layout (EDK2, from tests/captures/edk2-uefi-x64-*.pcap). Empty order:
+    # 57, 55, 93, 94, 97, 60, ...; else options in this order (53 always first, others after).
+    option_order: tuple[int, ...] = ()
+    pxe_option_order: tuple[int, ...] = ()  # the port-4011 request's order
+    request_max_message_size: int = 0  # option 57 in the port-67 REQUEST (0: max_message_size)
+    request_secs: bool = True  # false: the REQUEST's secs field is 0 (EDK2's Dhcp4 does that)
+    pxe_broadcast_flag: bool = True  # the broadcast flag in the port-4011 request
+    pxe_source_port: int = 68  # the port the port-4011 request is sent from
 
     def vendor_class_for(self, arch: int) -> str:
-        return self.vendor_class.format(arch=arch, undi_major=self.undi[0],
-                                        undi_minor=self.undi[1])
+        return self.vendor_class.format(arch=arch, undi_major=self.undi[0], undi_minor=self.undi[1])
 
 
 @dataclass(frozen=True)
@@ -132,7 +156,7 @@ def parse_profile(text: str, name: str, source: str = "<profile>") -> Profile:
         raise ProfileError(f"{source}: [dhcp].retries must list at least one timeout")
     tftp = _section(TftpBehaviour, data.get("tftp", {}), f"{source}: [tftp]")
     if tftp.probe not in ("", "tsize"):
-        raise ProfileError(f"{source}: [tftp].probe must be \"\" or \"tsize\"")
+        raise ProfileError(f'{source}: [tftp].probe must be "" or "tsize"')
     return Profile(
         name=name,
         description=str(data.get("description", "")),

@@ -28,7 +28,7 @@ def test_every_shipped_profile_loads_and_says_what_it_is() -> None:
     assert profile.load("pxe-2.0-rom").dhcp.vendor_class_for(0) == \
         "PXEClient:Arch:00000:UNDI:002000"
     assert profile.load("edk2-uefi-x64").dhcp.vendor_class_for(7) == \
-        "PXEClient:Arch:00007:UNDI:003010"
+        "PXEClient:Arch:00007:UNDI:003000"
     ipxe = profile.load("ipxe")
     assert ipxe.dhcp.retries == (1.0, 2.0, 4.0, 8.0) and ipxe.dhcp.user_class == "iPXE"
     assert profile.load("pxe-2.0-rom").dhcp.retries == (4.0, 8.0, 16.0, 32.0)

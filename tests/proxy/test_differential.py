@@ -48,6 +48,23 @@ dhcp-range=192.168.10.20,proxy
 """
 UEFI_VC = "PXEClient:Arch:00007:UNDI:003010"
 
+
+def _edk2_captured(dport: int) -> bytes:
+    """Real OVMF (EDK2 PXE) requests from tests/captures/edk2-uefi-x64-pxelab-proxy.pcap: the
+    DISCOVER to 67 as sent; the port-4011 REQUEST with ciaddr set to this lab's client address
+    (the capture's was 192.168.10.100, the router's lease in that run)."""
+    from scapy.all import UDP, rdpcap
+
+    path = REPO / "tests" / "captures" / "edk2-uefi-x64-pxelab-proxy.pcap"
+    for p in rdpcap(str(path)):
+        raw = bytes(p[UDP].payload)
+        if raw[0] == 1 and p[UDP].dport == dport:
+            if dport == 4011:
+                raw = raw[:12] + bytes(map(int, CLIENT.split("."))) + raw[16:]
+            return raw
+    raise AssertionError(f"{path}: no request to port {dport}")
+
+
 CASES = [
     # name, request bytes, destination, port, bound source port
     ("bios", request(arch=0), "255.255.255.255", 67, 68),
@@ -74,6 +91,8 @@ CASES = [
     ("ignored-mac", request(mac="52:54:00:00:00:0d"), "255.255.255.255", 67, 68),
     ("capture-discover", (Path(__file__).parent / "data" / "capture-discover.bin").read_bytes(),
      "255.255.255.255", 67, 68),
+    ("edk2-capture-discover", _edk2_captured(67), "255.255.255.255", 67, 68),
+    ("edk2-capture-4011", _edk2_captured(4011), SERVER, 4011, 4011),
 ]
 NO_ANSWER = ("non-pxe", "pxebs-local", "request-to", "discover-no-93", "ignored-mac")
 # name -> why pxelab answers differently on purpose

@@ -52,8 +52,10 @@ def test_uefi_profile_needs_its_own_vars_copy(tmp_path):
 
 def test_pxelinux_uuid_name_swaps_the_first_three_fields():
     # Measured here: -uuid 597c5400-922f-... made PXELINUX ask for 00547c59-2f92-...
-    assert (pxelinux_uuid_name("597c5400-922f-11db-9fff-008064667faa")
-            == "00547c59-2f92-db11-9fff-008064667faa")
+    assert (
+        pxelinux_uuid_name("597c5400-922f-11db-9fff-008064667faa")
+        == "00547c59-2f92-db11-9fff-008064667faa"
+    )
 
 
 def _base() -> dict:
@@ -98,3 +100,41 @@ def test_with_uuid_overrides_or_clears_the_smbios_uuid():
     assert "-uuid" not in p.with_uuid("").machine_args(accel="tcg")
     with pytest.raises(ProfileError, match="not a UUID"):
         p.with_uuid("wyse")
+
+
+def _fw_cfg(args: list[str]) -> dict[str, str]:
+    pairs = [args[i + 1] for i, a in enumerate(args) if a == "-fw_cfg"]
+    return {p.split(",")[0][5:]: p.split("string=")[1] for p in pairs}
+
+
+def test_edk2_profile_runs_only_pxev4_and_has_no_option_rom(tmp_path):
+    p = load_profile("uefi-x64-edk2")
+    args = p.machine_args(accel="tcg", vars_file=tmp_path / "vars.fd")
+    # PXEv6 would wait ~60 s for DHCPv6 after a failed PXEv4 (measured): off, with all of IPv6.
+    assert _fw_cfg(args) == {
+        "opt/org.tianocore/IPv4PXESupport": "y",
+        "opt/org.tianocore/IPv6PXESupport": "n",
+        "opt/org.tianocore/IPv4Support": "y",
+        "opt/org.tianocore/IPv6Support": "n",
+    }
+    nic = p.nic_args("net0")[1]
+    assert nic.startswith("virtio-net-pci,") and ",romfile=," in nic + ","
+    assert "bootindex=1" in nic
+    assert "smm=on" not in args[args.index("-machine") + 1]
+
+
+def test_firmware_default_stacks_and_secure_boot_switches():
+    data = {**_base(), "machine": "q35"}
+    data["firmware"] = {
+        "type": "uefi",
+        "code": "/usr/share/OVMF/OVMF_CODE_4M.ms.fd",
+        "vars": "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+        "secure_boot": True,
+    }
+    p = parse_profile(data, source=Path("vm/sb.toml"))
+    args = p.machine_args(accel="tcg", vars_file=Path("/tmp/v.fd"))
+    assert "-fw_cfg" not in args  # no `network`: the firmware's own default
+    assert args[args.index("-machine") + 1] == "q35,graphics=off,smm=on"
+    assert "driver=cfi.pflash01,property=secure,value=on" in args
+    with pytest.raises(ProfileError, match=r"firmware\.network: unknown stack"):
+        parse_profile({**data, "firmware": {**data["firmware"], "network": ["pxe5"]}})

@@ -1,4 +1,4 @@
-"""QEMU machine profiles: the TOML files in vm/ (pc-bios, uefi-x64, wyse-sx0) as typed objects.
+"""QEMU machine profiles: the TOML files in vm/ (pc-bios, uefi-x64-edk2, ...) as typed objects.
 
 A profile says what the machine is (QEMU binary, board, CPU, memory, firmware, NIC, option ROM,
 MAC, SMBIOS UUID, accelerator); `machines.vm` adds what the run needs (tap, console, QMP).
@@ -22,6 +22,20 @@ PROFILE_DIR = REPO / "vm"
 
 ACCELERATORS = ("tcg", "kvm", "auto")
 FIRMWARE_TYPES = ("bios", "uefi")
+# EDK2's network boot stacks, switched through fw_cfg files OVMF/ArmVirtQemu read at boot
+# (edk2 OvmfPkg, QemuFwCfgSimpleParser). Measured here with Debian 12's OVMF 2022.11:
+# IPv4PXESupport/IPv6PXESupport switch one PXE stack; IPv4Support/IPv6Support switch a whole IP
+# version (IPv4Support=n also removed PXEv4, leaving only HTTPv6). So HTTPv4 cannot be switched
+# off while PXEv4 runs; it only runs after PXEv4 has failed. PXEv6 waits ~60 s for DHCPv6.
+STACKS = ("pxe4", "pxe6", "http4", "http6")
+_PXE_FWCFG = {
+    "pxe4": "opt/org.tianocore/IPv4PXESupport",
+    "pxe6": "opt/org.tianocore/IPv6PXESupport",
+}
+_IP_FWCFG = {
+    "opt/org.tianocore/IPv4Support": ("pxe4", "http4"),
+    "opt/org.tianocore/IPv6Support": ("pxe6", "http6"),
+}
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
@@ -34,6 +48,11 @@ class Firmware:
     type: str = "bios"
     code: Path | None = None  # UEFI: the read-only code flash
     vars: Path | None = None  # UEFI: the variable store template, copied per VM
+    # UEFI: the network stacks that run (of STACKS); None = the firmware's default (all four).
+    network: tuple[str, ...] | None = None
+    # UEFI Secure Boot needs SMM and a flash only SMM code may write (else the OS could rewrite
+    # the key store): q35,smm=on plus cfi.pflash01 secure=on.
+    secure_boot: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,10 @@ class Nic:
     model: str = "rtl8139"
     romfile: Path | None = None
     mac: str = "52:54:00:12:34:56"
+    # False: `romfile=` (no option ROM at all: OVMF/AAVMF drive virtio-net with their own
+    # driver and PXE stack). True: `romfile` if given, else QEMU's default ROM for the model.
+    rom: bool = True
+    bootindex: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +115,10 @@ class Profile:
             raise ValueError(f"accelerator must be resolved to tcg or kvm, not {accel!r}")
         # graphics=off: SeaBIOS copies the BIOS text console to the serial port (sercon),
         # which is how iPXE's and PXELINUX's output reach the console at all.
-        args = ["-machine", f"{self.machine},graphics=off", "-accel", accel]
+        machine = f"{self.machine},graphics=off" if self.machine != "virt" else self.machine
+        if self.firmware.secure_boot:
+            machine += ",smm=on"
+        args = ["-machine", machine, "-accel", accel]
         if self.cpu:
             args += ["-cpu", self.cpu]
         args += ["-m", str(self.memory_mib)]
@@ -105,14 +131,34 @@ class Profile:
                 "-drive",
                 f"if=pflash,format=raw,unit=1,file={vars_file}",
             ]
+            if self.firmware.secure_boot:
+                args += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
+            args += self.network_args()
         if self.uuid:
             args += ["-uuid", self.uuid]
         return args
 
+    def network_args(self) -> list[str]:
+        """-fw_cfg switches for each EDK2 network stack, when the profile names the ones to run."""
+        if self.firmware.network is None:
+            return []
+        wanted = set(self.firmware.network)
+        switches = {name: stack in wanted for stack, name in _PXE_FWCFG.items()}
+        # An IP version goes off entirely when none of its stacks is wanted.
+        switches |= {name: bool(wanted & set(stacks)) for name, stacks in _IP_FWCFG.items()}
+        args: list[str] = []
+        for name, on in switches.items():
+            args += ["-fw_cfg", f"name={name},string={'y' if on else 'n'}"]
+        return args
+
     def nic_args(self, netdev_id: str) -> list[str]:
         device = f"{self.nic.model},netdev={netdev_id},mac={self.nic.mac}"
-        if self.nic.romfile is not None:
+        if not self.nic.rom:
+            device += ",romfile="
+        elif self.nic.romfile is not None:
             device += f",romfile={self.nic.romfile}"
+        if self.nic.bootindex is not None:
+            device += f",bootindex={self.nic.bootindex}"
         return ["-device", device]
 
 
@@ -144,9 +190,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
 def _get(data: dict[str, Any], key: str, kind: type, source: Path | None, where: str) -> Any:
     value = data.get(key)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ProfileError(
-            f"{source}: {where}{key} must be a {kind.__name__}, got {value!r}"
-        )
+        raise ProfileError(f"{source}: {where}{key} must be a {kind.__name__}, got {value!r}")
     return value
 
 
@@ -179,11 +223,37 @@ def _optional_path(value: Any, source: Path | None, where: str, required: bool) 
     return path
 
 
+def _network(value: Any, source: Path | None, uefi: bool) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not uefi:
+        raise ProfileError(f"{source}: firmware.network is for UEFI firmware only")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProfileError(f'{source}: firmware.network must be a list like ["pxe4"]')
+    unknown = sorted(set(value) - set(STACKS))
+    if unknown:
+        raise ProfileError(
+            f"{source}: firmware.network: unknown stack(s) {', '.join(unknown)} "
+            f"(known: {', '.join(STACKS)})"
+        )
+    return tuple(value)
+
+
 def parse_profile(data: dict[str, Any], source: Path | None = None) -> Profile:
     """A profile from parsed TOML; every error names the file and the field."""
     known = {
-        "name", "description", "qemu", "machine", "cpu", "memory_mib", "accelerator", "extra",
-        "firmware", "nic", "smbios", "console",
+        "name",
+        "description",
+        "qemu",
+        "machine",
+        "cpu",
+        "memory_mib",
+        "accelerator",
+        "extra",
+        "firmware",
+        "nic",
+        "smbios",
+        "console",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -203,17 +273,32 @@ def parse_profile(data: dict[str, Any], source: Path | None = None) -> Profile:
     if fw_type not in FIRMWARE_TYPES:
         raise ProfileError(f"{source}: firmware.type = {fw_type!r}, expected bios or uefi")
     uefi = fw_type == "uefi"
+    secure = fw.get("secure_boot", False)
+    if not isinstance(secure, bool):
+        raise ProfileError(f"{source}: firmware.secure_boot must be true or false, got {secure!r}")
     firmware = Firmware(
         type=fw_type,
         code=_optional_path(fw.get("code"), source, "firmware.code", uefi),
         vars=_optional_path(fw.get("vars"), source, "firmware.vars", uefi),
+        network=_network(fw.get("network"), source, uefi),
+        secure_boot=secure,
     )
 
     nic_data = data.get("nic", {})
+    rom = nic_data.get("rom", True)
+    if not isinstance(rom, bool):
+        raise ProfileError(f"{source}: nic.rom must be true or false, got {rom!r}")
+    bootindex = nic_data.get("bootindex")
+    if bootindex is not None and (
+        not isinstance(bootindex, int) or isinstance(bootindex, bool) or bootindex < 0
+    ):
+        raise ProfileError(f"{source}: nic.bootindex must be a number >= 0, got {bootindex!r}")
     nic = Nic(
         model=nic_data.get("model", "rtl8139"),
         romfile=_optional_path(nic_data.get("romfile"), source, "nic.romfile", False),
         mac=_check_mac(nic_data.get("mac", Nic.mac), source, "nic.mac"),
+        rom=rom,
+        bootindex=bootindex,
     )
 
     uuid = data.get("smbios", {}).get("uuid", "")

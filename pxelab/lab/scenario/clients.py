@@ -252,7 +252,7 @@ class ScriptedClient:
         c = self.client
         for step in c.steps:
             where = _where(c, step)
-            if step.action == "wait_for":
+            if step.action in ("wait_for", "expect_screen"):
                 if not screen_contains(screen, step.value):
                     raise StepFailure(where, f"{step.value!r} on the screen", "not there", screen)
             elif step.action == "expect_menu":
@@ -328,6 +328,9 @@ LOCAL_BOOT = re.compile(
     r"Booting from (?:Floppy|DVD|CD)|Returning to BIOS|No more network devices"
 )
 GAVE_UP = ("Nothing to boot", "No bootable device")
+# EDK2's BDS when it will not start a downloaded image (Secure Boot: "Access Denied"; a bad
+# image: "Unsupported", "Load Error", "Security Violation"). The reason ends the line.
+REFUSED = re.compile(r"BdsDxe: failed to load Boot[0-9A-F]{4} [^\r\n]*?: ([A-Za-z ]+)[\r\n]")
 # PXELINUX (and syslinux.efi) after an entry was chosen.
 BOOTING = re.compile(r"Loading \S+\.\.\.|Booting the kernel|Decompressing Linux")
 _KEY_NAMES = {"enter": "ret", "space": "spc", "backspace": "backspace"}
@@ -460,13 +463,18 @@ class VmClient:
         where = _where(self.client, step)
         timeout = self._timeout(step, deadline)
         fatal = con.fatal
-        if step.action not in ("expect_local_boot", "expect_failure"):
+        if step.action not in ("expect_local_boot", "expect_failure", "expect_refused"):
             # The firmware gave up on the network: no later text can satisfy this step.
             con.fatal = (*fatal, *GAVE_UP)
         try:
-            if step.action == "wait_for":
+            if step.action in ("wait_for", "expect_screen"):
                 con.wait_for_screen(step.value, timeout)
                 self._menu_seen(vm, step.value)
+            elif step.action == "expect_refused":
+                m = con.wait_for_text(REFUSED, timeout)
+                if step.value.lower() not in m.group(0).lower():
+                    raise StepFailure(where, f"the firmware refusing the image: {step.value!r}",
+                                      m.group(0).strip(), con.render())  # fmt: skip
             elif step.action == "expect_menu":
                 self._expect_menu(vm, step, where, timeout)
             elif step.action == "select":
@@ -537,4 +545,6 @@ def _expected(step: Step) -> str:
         "expect_cmdline": f"the guest's command line containing {step.value!r}",
         "expect_local_boot": "the firmware leaving network boot for the local disk",
         "expect_failure": f"a failure naming {step.value!r}",
+        "expect_screen": f"{step.value!r} on the screen",
+        "expect_refused": f"the firmware refusing the image: {step.value!r}",
     }[step.action]

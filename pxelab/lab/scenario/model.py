@@ -27,6 +27,8 @@ STEP_ACTIONS = (
     "expect_cmdline",
     "expect_local_boot",
     "expect_failure",
+    "expect_screen",
+    "expect_refused",
 )
 # Keys a VM can be sent (QMP key names plus the common spellings people write).
 KEYS = (
@@ -547,6 +549,13 @@ def _key_step(r: _Reader, action: str, kind: str) -> str:
     return value
 
 
+def _vm_text(r: _Reader, action: str, kind: str) -> str:
+    value = _text(r, action, kind)
+    if kind != "vm":
+        raise r.error(action, "a firmware's refusal needs a VM client (kind = \"vm\")")
+    return value
+
+
 def _menu(r: _Reader, action: str, kind: str) -> dict[str, Any]:
     m = r.sub(action)
     out: dict[str, Any] = {}
@@ -570,6 +579,8 @@ _STEP_CHECKS = {
     "expect_cmdline": _text,
     "expect_local_boot": _flag,
     "expect_failure": _text,
+    "expect_screen": _text,
+    "expect_refused": _vm_text,
 }
 
 
