@@ -28,7 +28,7 @@ from pxelab.lab.report.junit import write_junit
 from pxelab.lab.report.progress import Progress
 from pxelab.lab.report.results import ClientResult, Result
 from pxelab.lab.scenario.assertions import _entry_text
-from pxelab.lab.scenario.batch import run_many
+from pxelab.lab.scenario.batch import reexec_if_needed, run_many
 from pxelab.lab.scenario.clients import failure_reason
 from pxelab.lab.scenario.model import client_profiles, load
 
@@ -276,6 +276,8 @@ def matrix_command(
         if root is None:
             raise ValueError("no --tftp-root, and the config names no tftp-root")
         findings = _check_first(cfg)
+        if (code := reexec_if_needed()) is not None:  # not root: namespaces of its own
+            return code
         problem = check_privileges()
         if problem:
             raise ValueError(problem)
