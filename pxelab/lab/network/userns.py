@@ -13,27 +13,34 @@ run by a user becomes::
 - `--mount`: a private mount namespace, in which `--inside` puts a tmpfs on /run, so that
   `ip netns add` finds a /run/netns of its own and nothing is mounted in the host.
 - `--net`: the lab's namespaces hang off a network namespace with no way out.
-- `--pid --fork --kill-child --mount-proc`: the runner's pid becomes `unshare`, whose child is
-  pid 1 of a pid namespace of its own. When `unshare` dies, even by SIGKILL, the kernel kills
-  that pid 1 (PR_SET_PDEATHSIG), and with it every process of the namespace; the mount and
-  network namespaces go with their last process. Nothing is left to clean up.
+- `--pid --fork --kill-child --mount-proc`: unshare's child is pid 1 of a pid namespace of its
+  own. When `unshare` dies, even by SIGKILL, the kernel kills that pid 1 (PR_SET_PDEATHSIG),
+  and with it every process of the namespace; the mount and network namespaces go with their
+  last process. Nothing is left to clean up.
+
+The runner the user started stays `unshare`'s parent, and arms the same death signal on it: a
+SIGKILL of the runner kills unshare, which kills pid 1, which ends the namespace. unshare
+ignores SIGTERM and SIGINT, so the runner hands those to pid 1 itself.
 
 pid 1 is `--inside`: a small init that starts the runner as its child, hands it SIGTERM,
 SIGINT and SIGHUP, reaps the orphans that a pid 1 must reap, and exits with the runner's code.
 
     from pxelab.lab.network import userns
-    code = userns.reexec_if_needed()     # None: go on here (root, or already inside)
+    code = userns.enter_if_needed()     # None: go on here (root, or already inside)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 # Set in the runner inside the namespaces: never enter twice; and the uid outside, for messages.
@@ -150,23 +157,66 @@ def runner_argv() -> list[str]:
     return [sys.executable, *sys.orig_argv[1:]]
 
 
-def reexec_if_needed(prog: str = "pxelab lab") -> int | None:
-    """Not root: re-execute this runner in namespaces of its own (does not return when it
-    works). Returns None to go on in this process (root, or already inside), or 2 after printing
-    the one line that says why the kernel refuses."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    def arm() -> None:
+        # In the child before exec: unshare gets SIGKILL when the runner dies, however it dies
+        # (the signal survives exec of a program that is not set-uid).
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the runner died before the line above
+            os._exit(137)
+
+    return arm
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def enter(argv: list[str]) -> int:
+    """Run `argv` in namespaces of its own and return its exit code. This process stays the
+    parent: SIGTERM, SIGINT and SIGHUP it receives reach the runner inside (unshare itself
+    ignores them), and SIGKILL of it takes everything inside along."""
+    env = {**os.environ, INSIDE_ENV: f"{_INSIDE_TAG}{os.getuid()}", "PATH": _path()}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A session of its own: Ctrl-C reaches this process alone, which hands it on once.
+    proc = subprocess.Popen(command(argv), env=env, start_new_session=True,
+                            preexec_fn=_die_with_parent(os.getpid()))  # fmt: skip
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in _children(proc.pid):  # the pid 1 inside, as the host sees it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, forward)
+                    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # fmt: skip
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
+
+def enter_if_needed(prog: str = "pxelab lab") -> int | None:
+    """Not root: run this runner again in namespaces of its own and return its exit code.
+    None: go on in this process (root, or already inside). 2 after printing the one line that
+    says why the kernel refuses."""
     if not wanted():
         return None
     problem = refusal()
     if problem:
         print(f"{prog}: {problem}", file=sys.stderr, flush=True)
         return 2
-    env = {**os.environ, INSIDE_ENV: f"{_INSIDE_TAG}{os.getuid()}", "PATH": _path()}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    argv = command(runner_argv())
-    # exec, not a child: the pid the user started is unshare, so killing it takes the lab along.
-    os.execvpe(argv[0], argv, env)
-    return None  # not reached
+    return enter(runner_argv())
 
 
 # --------------------------------------------------------------------------- inside: pid 1

@@ -23,12 +23,13 @@ from typing import Any
 
 from pxelab.lab.machines.profile import available_profiles
 from pxelab.lab.network.topology import check_privileges
+from pxelab.lab.network.userns import enter_if_needed
 from pxelab.lab.report import html
 from pxelab.lab.report.junit import write_junit
 from pxelab.lab.report.progress import Progress
 from pxelab.lab.report.results import ClientResult, Result
 from pxelab.lab.scenario.assertions import _entry_text
-from pxelab.lab.scenario.batch import reexec_if_needed, run_many
+from pxelab.lab.scenario.batch import run_many
 from pxelab.lab.scenario.clients import failure_reason
 from pxelab.lab.scenario.model import client_profiles, load
 
@@ -276,7 +277,7 @@ def matrix_command(
         if root is None:
             raise ValueError("no --tftp-root, and the config names no tftp-root")
         findings = _check_first(cfg)
-        if (code := reexec_if_needed()) is not None:  # not root: namespaces of its own
+        if (code := enter_if_needed()) is not None:  # not root: namespaces of its own
             return code
         problem = check_privileges()
         if problem:
