@@ -22,6 +22,7 @@ import pytest
 from pxelab.lab.network import userns
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.lab
 
 
 def test_single_uid_reads_the_map() -> None:
