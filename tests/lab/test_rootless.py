@@ -151,3 +151,34 @@ def test_sigterm_reaches_the_lab_inside(tmp_path: Path) -> None:
     assert proc.stdout.readline().strip() == "1"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 7
+
+
+def test_serve_privilege_drop_is_skipped_in_a_one_uid_namespace() -> None:
+    if shutil.which("unshare") is None or not userns.can_enter():
+        pytest.skip("unprivileged user namespaces are not available here")
+    code = ("import logging; logging.basicConfig(level=logging.INFO); "
+            "from pxelab.serve.privileges import PrivilegeDrop; "
+            "d = PrivilegeDrop.for_user(\"nobody\"); d.prepare(); d.finish()")  # fmt: skip
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "in a user namespace that maps one uid" in proc.stderr
+    assert "not dropping to nobody" in proc.stderr
+
+
+def test_dnsmasq_starts_in_a_one_uid_namespace(tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or not userns.can_enter():
+        pytest.skip("unprivileged user namespaces are not available here")
+    if shutil.which("dnsmasq") is None and not Path("/usr/sbin/dnsmasq").exists():
+        pytest.fail("dnsmasq is not installed: run `pxelab doctor --install` as root")
+    conf = tmp_path / "dnsmasq.conf"
+    conf.write_text("port=0\n")
+    code = ("import subprocess, sys; from pathlib import Path; "
+            "from pxelab.lab.services.commands import dnsmasq_command; "
+            f"argv = dnsmasq_command(Path({str(conf)!r}), Path({str(tmp_path / 'pid')!r})); "
+            "p = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True); "
+            "line = p.stderr.readline(); p.terminate(); p.wait(); print(line)")  # fmt: skip
+    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--net", sys.executable, "-c",
+                           code], capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert "started" in proc.stdout, proc.stdout + proc.stderr
