@@ -42,7 +42,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if IS_ROOT:
         return
     skip = pytest.mark.skip(
-        reason="needs root for network namespaces (run as root, e.g. `sudo nox -s tests`)"
+        reason="needs host root (namespaces built in the test process, a port below 1024 on "
+        "the host, mknod, apt, the systemd unit): run as root, e.g. `sudo nox -s tests`"
     )
     refused: str | None = None
     if any("lab" in item.keywords for item in items):
