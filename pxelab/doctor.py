@@ -120,11 +120,22 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
+def rootless_line() -> str:
+    """One line: whether `pxelab lab` can run as an ordinary user here (issue 17)."""
+    from pxelab.lab.network.userns import refusal
+
+    problem = refusal()
+    if problem:
+        return f"rootless lab: refused: {problem}"
+    return "rootless lab: ok (as a user, pxelab lab runs in namespaces of its own)"
+
+
 def report(*, install: bool = False) -> int:
     """What `pxelab doctor` prints: each package, then what is missing and how to get it."""
     for req in REQUIREMENTS:
         state = "missing" if req in missing((req,)) else "ok"
         print(f"{state:8} {req.package:18} {req.feature}")
+    print(rootless_line())
     lacking = missing()
     if not lacking:
         print("all present")

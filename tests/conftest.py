@@ -1,4 +1,5 @@
-"""Test tiers: plain unit tests; `root` (network namespaces); `qemu` (real firmware boots).
+"""Test tiers: plain unit tests; `lab` (`pxelab lab` runs, rootless where the kernel allows);
+`root` (network namespaces built in-process, host root); `qemu` (real firmware boots).
 
 Without root the two upper tiers are skipped with a reason that says what to do. As root (CI)
 they all run, and a missing system tool is a failure, not a skip: `pxelab doctor --install`
@@ -35,13 +36,25 @@ RUN_TOKEN = os.environ.get(RUN_ENV) or secrets.token_hex(4)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`root`: host root (namespaces built in-process, apt, a host interface, the systemd
+    unit). `lab`: a lab run through `pxelab lab`, which enters namespaces of its own as a user
+    where the kernel allows it (issue 17). `qemu` without `lab`: boots in in-process labs."""
     if IS_ROOT:
         return
     skip = pytest.mark.skip(
-        reason="needs root for network namespaces (run as root, e.g. `sudo nox -s tests`)"
+        reason="needs host root (namespaces built in the test process, a port below 1024 on "
+        "the host, mknod, apt, the systemd unit): run as root, e.g. `sudo nox -s tests`"
     )
+    refused: str | None = None
+    if any("lab" in item.keywords for item in items):
+        from pxelab.lab.network.userns import refusal
+
+        refused = refusal()
     for item in items:
-        if "root" in item.keywords or "qemu" in item.keywords:
+        if "lab" in item.keywords and "root" not in item.keywords:
+            if refused:
+                item.add_marker(pytest.mark.skip(reason=f"rootless lab refused: {refused}"))
+        elif "root" in item.keywords or "qemu" in item.keywords:
             item.add_marker(skip)
 
 

@@ -151,7 +151,7 @@ class PrivilegeDrop:
 
     @property
     def needed(self) -> bool:
-        return os.geteuid() == 0 or os.getuid() == 0
+        return (os.geteuid() == 0 or os.getuid() == 0) and not single_uid_namespace()
 
     def prepare(self) -> None:
         """Before binding: supplementary groups none, gid final, euid the user, and only the
@@ -183,6 +183,11 @@ class PrivilegeDrop:
             log.info("running as user %s, group %s (uid %d, gid %d)", self.user, self.group,
                      self.uid, self.gid)
             return
+        if single_uid_namespace():
+            # uid 0 here is one ordinary user outside; no other uid exists to drop to.
+            log.info("in a user namespace that maps one uid (uid %d outside): not dropping to "
+                     "%s, which is not mapped here", _outside_uid(), self.user)  # fmt: skip
+            return
         # started unprivileged (systemd User= with ambient capabilities): shed what is left
         _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
         try:
@@ -191,6 +196,25 @@ class PrivilegeDrop:
             log.warning("cannot clear capabilities: %s", exc)
         log.info("not started as root: running as uid %d, gid %d (--user ignored)",
                  os.getuid(), os.getgid())
+
+
+def single_uid_namespace() -> bool:
+    """Inside a user namespace that maps exactly one uid (`unshare -r`, the rootless lab):
+    setresuid to any other uid fails with EINVAL there, so a drop cannot be done."""
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as fh:
+            lines = [ln.split() for ln in fh if ln.strip()]
+    except OSError:
+        return False
+    return len(lines) == 1 and len(lines[0]) == 3 and lines[0][2] == "1"
+
+
+def _outside_uid() -> int:
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as fh:
+            return int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def status_ids(pid: int) -> tuple[tuple[int, ...], tuple[int, ...], str]:

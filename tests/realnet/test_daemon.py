@@ -420,6 +420,8 @@ def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+# root: binds TFTP port 69 on loopback in the host namespace (host root)
+@pytest.mark.root
 def test_reload_switches_the_tftp_root_between_two_requests() -> None:
     """In one process, on loopback: a reload that points tftp-root elsewhere serves the next
     request from the new tree (the old tree's transfers keep their open file)."""

@@ -11,6 +11,8 @@ from pxelab.lab.machines import guest as guest_mod
 from tests.conftest import require_tool
 
 
+# root: extracting the initramfs makes its device nodes (mknod), which a user may not
+@pytest.mark.root
 def test_initramfs_is_a_newc_archive_cpio_can_list_and_extract(tmp_path):
     cpio = require_tool("cpio")
     busybox = b"\x7fELF fake busybox for the archive test"

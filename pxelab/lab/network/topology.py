@@ -744,16 +744,23 @@ class Lab:
                       timeout: float = 5.0) -> subprocess.Popen[Any]:
         """tcpdump on br0 into a pcap file until teardown; returns once tcpdump is listening."""
         self._require_open()
-        tcpdump = _which("tcpdump")
-        if tcpdump is None:
-            raise LabError("tcpdump is not installed: run `pxelab doctor --install`")
         path = Path(path).absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
-        # -Z root: Debian's tcpdump would otherwise drop to user tcpdump and fail to write in
-        # a root-only directory. -U and --immediate-mode: each packet reaches the file at once
-        # (with the default buffering the last second of packets was lost at SIGTERM).
-        argv = [tcpdump, "-i", BRIDGE, "-n", "-U", "--immediate-mode", "-Z", "root",
-                "-s", str(snaplen), "-w", str(path)]
+        from pxelab.lab.network.userns import single_uid  # here: `-m ...userns` runs it as main
+
+        if single_uid():
+            # The lab's own user namespace (userns.py): tcpdump cannot start there (pcap.py).
+            argv = [sys.executable, "-m", "pxelab.lab.network.pcap", "-i", BRIDGE,
+                    "-s", str(snaplen), "-w", str(path)]  # fmt: skip
+        else:
+            tcpdump = _which("tcpdump")
+            if tcpdump is None:
+                raise LabError("tcpdump is not installed: run `pxelab doctor --install`")
+            # -Z root: Debian's tcpdump would otherwise drop to user tcpdump and fail to write
+            # in a root-only directory. -U and --immediate-mode: each packet reaches the file
+            # at once (with the default buffering the last second was lost at SIGTERM).
+            argv = [tcpdump, "-i", BRIDGE, "-n", "-U", "--immediate-mode", "-Z", "root",
+                    "-s", str(snaplen), "-w", str(path)]  # fmt: skip
         proc = self._popen(self.bridge_ns, argv, self._captures, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pxelab.lab.network.topology import check_privileges
+from pxelab.lab.network.userns import enter_if_needed
 from pxelab.lab.report import html
 from pxelab.lab.report.junit import write_junit
 from pxelab.lab.report.progress import Progress, table
@@ -213,6 +214,10 @@ def lab_command(paths: list[str], *, report: str | None, jobs: int, shard: str |
     if not scenarios:
         print("pxelab lab: no scenarios to run", file=sys.stderr)
         return 2
+    # Not root: from here on in namespaces of its own (issue 17), or one line why not and 2.
+    code = enter_if_needed()
+    if code is not None:
+        return code
     problem = check_privileges()
     if problem:
         print(f"pxelab lab: {problem}", file=sys.stderr)

@@ -23,6 +23,7 @@ from typing import Any
 
 from pxelab.lab.machines.profile import available_profiles
 from pxelab.lab.network.topology import check_privileges
+from pxelab.lab.network.userns import enter_if_needed
 from pxelab.lab.report import html
 from pxelab.lab.report.junit import write_junit
 from pxelab.lab.report.progress import Progress
@@ -276,6 +277,8 @@ def matrix_command(
         if root is None:
             raise ValueError("no --tftp-root, and the config names no tftp-root")
         findings = _check_first(cfg)
+        if (code := enter_if_needed()) is not None:  # not root: namespaces of its own
+            return code
         problem = check_privileges()
         if problem:
             raise ValueError(problem)
