@@ -58,7 +58,11 @@ def test_dnsmasq_lines_get_an_http_proxy_offer() -> None:
     assert m.options.raw(97) is not None  # the machine id echoed, as for PXE
     assert d.vendor == "HTTPClient" and d.file.startswith("http://192.168.10.20:8080/")
     # the configured option-60 line is honoured, not warned about as "not sent"
-    assert not [w for w in read_dnsmasq_text(DNSMASQ).warnings if "60" in str(w)]
+    line = DNSMASQ.splitlines().index("dhcp-option-force=tag:http,60,HTTPClient") + 1
+    assert [w for w in read_dnsmasq_text(DNSMASQ).warnings if w.source.line == line] == []
+    # while any other plain option line still says it is not sent
+    other = read_dnsmasq_text(DNSMASQ + "dhcp-option-force=tag:http,60,Other\n").warnings
+    assert [w.source.line for w in other] == [len(DNSMASQ.splitlines()) + 1]
 
 
 def test_server_is_the_arrival_address() -> None:
