@@ -20,6 +20,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--ip", help="the address the client's DHCP server gives it")
     who.add_argument("--uuid", help="option 97 UUID as the client sends it (8-4-4-4-12)")
     parser.add_argument(
+        "--probe-urls", action="store_true",
+        help="ask each URL boot file's server for it (HEAD and GET, no redirect followed): an "
+        "HTTP Boot URL that redirects or has no Content-Length is an error",
+    )
+    parser.add_argument(
         "--user",
         help="the user the TFTP server drops to, whose permissions the tree needs (default: "
         "the configuration's user= line, else nobody, dnsmasq's default)",
@@ -37,4 +42,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"pxelab check: error: {exc}", file=sys.stderr)
         return 2
     return check_file(Path(args.config or args.dnsmasq_conf), toml=bool(args.config),
-                      user=args.user, who=who)
+                      user=args.user, who=who, probe=args.probe_urls)

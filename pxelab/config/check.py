@@ -35,6 +35,7 @@ from pxelab.boot.pxelinux import (
     with_libraries,
 )
 from pxelab.config.check_grub import check_grub, grub_chain
+from pxelab.config.check_http import check_http
 from pxelab.config.model import ServerConfig, Source
 
 DEFAULT_USER = "nobody"  # dnsmasq's compiled-in CHUSER, the user the seed's dnsmasq drops to
@@ -680,6 +681,7 @@ def check(cfg: ServerConfig, *, user: str | None = None) -> Report:
         checker.check_boot_files()
         if checker.remote:
             report.summary.append(f"{len(checker.remote)} URL(s) not checked (fetched over HTTP)")
+    check_http(cfg, report)
     return report
 
 

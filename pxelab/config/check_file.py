@@ -38,7 +38,8 @@ def identity(
     return ClientIdentity(mac=mac, arch=arch or 0, ip=ip, uuid=uuid)
 
 
-def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None) -> Report:
+def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None,
+            probe: bool = False) -> Report:
     report = Report()
     if not path.is_file():
         report.findings.append(Finding(
@@ -57,6 +58,10 @@ def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None
                                        "read by this build", "use --dnsmasq-conf"))  # fmt: skip
         return report
     report = check(cfg, user=user)
+    if probe:  # only when asked: this makes HTTP requests (pxelab.config.check_http)
+        from pxelab.config.check_http import probe_urls
+
+        report.summary.append(f"{probe_urls(cfg, report)} URL(s) asked for")
     if who is not None:
         report.chain = client_chain(cfg, who, report)
     return report
@@ -64,10 +69,10 @@ def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None
 
 def check_file(
     path: Path, *, toml: bool = False, user: str | None = None,
-    who: ClientIdentity | None = None, out: TextIO | None = None,
+    who: ClientIdentity | None = None, out: TextIO | None = None, probe: bool = False,
 ) -> int:
     out = out or sys.stdout
-    report = _report(path, toml, user, who)
+    report = _report(path, toml, user, who, probe)
     for finding in report.findings:
         print(finding, file=out)
     if report.chain:
