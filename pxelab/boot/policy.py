@@ -68,7 +68,9 @@ dnsmasq 2.90 stays silent in proxy mode with the lines people write for HTTP Boo
 `dhcp-boot=tag:http,http://...`): its is_pxe_client() matches option 60 only against
 dhcp-pxe-vendor (default "PXEClient"), so it never reaches its proxy code, and
 `dhcp-option-force` lines are never sent by a proxy anyway. pxelab answers them, which is what
-lets HTTP Boot work behind a router nobody may touch.
+lets HTTP Boot work behind a router nobody may touch. (Measured in tests/proxy/
+test_http_boot_lab.py: adding `dhcp-pxe-vendor=PXEClient,HTTPClient` does make dnsmasq's proxy
+answer, with the same bytes as pxelab's offer; it still has no HTTP server for the URL.)
 """
 
 from __future__ import annotations

@@ -106,6 +106,7 @@ def main(iface: str) -> dict:
                     "type": t,
                     "vendor_class": o.reply.vendor_class,
                     "file": client.boot_file(o.reply),
+                    "hex": o.reply.raw.hex(),
                 }
                 for o, t in zip(offers, types, strict=True)
             ],

@@ -119,8 +119,9 @@ DIFFERENT_ON_PURPOSE: dict[str, str] = {
     ),
     "edk2-http-boot-discover": (
         "UEFI HTTP Boot (option 60 HTTPClient): dnsmasq's proxy answers only a dhcp-pxe-vendor "
-        "(PXEClient) and stays silent whatever the HTTP Boot lines say; pxelab offers the URL "
-        "with 60 HTTPClient, so HTTP Boot works behind a router nobody may touch"
+        "(PXEClient) and stays silent with the HTTP Boot lines people write; pxelab offers the "
+        "URL with 60 HTTPClient, so HTTP Boot works behind a router nobody may touch (with "
+        "dhcp-pxe-vendor=PXEClient,HTTPClient dnsmasq answers too: test_http_boot_lab.py)"
     ),
 }
 # what pxelab answers instead: (message type, file, option 60)

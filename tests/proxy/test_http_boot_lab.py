@@ -50,7 +50,7 @@ def _wait_port(host, proto: str, port: int, proc) -> None:
     pytest.fail(f"nothing listening on {proto} port {port}")
 
 
-def _boot(tmp_path: Path, which: str) -> tuple[dict, bytes]:
+def _boot(tmp_path: Path, which: str, extra: str = "") -> tuple[dict, bytes]:
     from pxelab.lab.network.topology import Lab
 
     root = tmp_path / "root"
@@ -59,7 +59,7 @@ def _boot(tmp_path: Path, which: str) -> tuple[dict, bytes]:
     (root / "efi64" / "boot.efi").write_bytes(image)
     server = "{server}" if which == "pxelab" else SERVER
     conf = tmp_path / f"{which}.conf"
-    conf.write_text(CONF.format(root=root, server=server))
+    conf.write_text(CONF.format(root=root, server=server) + extra)
     with Lab() as lab:
         rtr = lab.add_host("rtr", ipv4=f"{ROUTER}/24")
         srv = lab.add_host("srv", ipv4=f"{SERVER}/24")
@@ -106,3 +106,26 @@ def test_dnsmasq_proxy_stays_silent_known_difference(tmp_path: Path) -> None:
     got, _image = _boot(tmp_path, "dnsmasq")
     assert [(o["server"], o["type"]) for o in got["offers"]] == [(ROUTER, "DhcpDns")], got
     assert got["selected"] == [None, None] and "http" not in got
+
+
+def _offer_bytes(got: dict) -> bytes:
+    """The proxy's offer without xid and chaddr (each lab has its own client)."""
+    (offer,) = [o for o in got["offers"] if o["server"] == SERVER]
+    raw = bytes.fromhex(offer["hex"])
+    return raw[:4] + bytes(4) + raw[8:28] + bytes(16) + raw[44:]
+
+
+def test_dnsmasq_answers_with_dhcp_pxe_vendor_the_same_bytes(tmp_path: Path) -> None:
+    """Found while writing this: dnsmasq's proxy does answer HTTP Boot once HTTPClient is one
+    of its PXE vendor classes (`dhcp-pxe-vendor=PXEClient,HTTPClient`): its proxy path then
+    puts the matched class in 60 and the dhcp-boot URL in the file field, a valid ProxyIpUri
+    offer, byte for byte pxelab's. (It still has no HTTP server to fetch the URL from.)"""
+    line = "dhcp-pxe-vendor=PXEClient,HTTPClient\n"
+    theirs, _ = _boot(tmp_path / "d", "dnsmasq", line)
+    assert {o["server"]: o["type"] for o in theirs["offers"]} == {
+        ROUTER: "DhcpDns",
+        SERVER: "ProxyIpUri",
+    }
+    assert "error" in theirs["http"]  # nothing serves the URL: dnsmasq has no HTTP server
+    ours, _ = _boot(tmp_path / "p", "pxelab", line)
+    assert _offer_bytes(ours) == _offer_bytes(theirs)
