@@ -38,6 +38,7 @@ from pxelab.config.model import HTTP_ARCH_NAMES, HTTP_VENDOR_CLASS, ServerConfig
 
 SERVER = "{server}"
 PROBE_TIMEOUT = 5.0
+PROBE_READ = 1 << 20  # bytes of a GET's body read before the connection is closed
 # An HTTP Boot client's option 60 and 93, for telling which tagged dhcp-boot lines it matches.
 _HTTP_VC = f"{HTTP_VENDOR_CLASS}:Arch:00016:UNDI:003000".encode()
 _HTTP_ARCHES = set(HTTP_ARCH_NAMES.values())
@@ -104,6 +105,9 @@ def http_root(cfg: ServerConfig) -> Path | None:
 def check_http(cfg: ServerConfig, report: _Report, *, probe: bool = False) -> int:
     """The static checks on every URL boot file (and the probe when asked); how many URLs."""
     urls = boot_urls(cfg)
+    summary = getattr(report, "summary", None)
+    if urls and isinstance(summary, list):
+        summary.append(f"{len(urls)} URL boot file(s) checked")
     for u in urls:
         parts = _parse(u, report)
         if parts is None:
@@ -166,9 +170,14 @@ def _check_served(cfg: ServerConfig, u: BootUrl, parts: SplitResult, report: _Re
                        f"port {port}", f"run pxelab serve --http-port {port} (or TOML [http] "
                        f"port = {port})")  # fmt: skip
     elif cfg.http.port != port:
-        report.error(u.source, f"{u.what} URL {u.url} names port {port}, but pxelab serves "
-                     f"HTTP on port {cfg.http.port} ({cfg.source_of('http.port')})",
-                     f"write :{cfg.http.port} in the URL, or set [http] port = {port}")  # fmt: skip
+        # the same host, another port: another server may well listen there (nginx on :80)
+        report.warning(
+            u.source,
+            f"{u.what} URL {u.url} names port {port}, but pxelab serves HTTP on port "
+            f"{cfg.http.port} ({cfg.source_of('http.port')}): not pxelab's file, and cannot tell "
+            "whether another server there has it",
+            f"write :{cfg.http.port} in the URL for pxelab's own server",
+        )
         return
     root = http_root(cfg)
     if root is None:
@@ -273,11 +282,13 @@ def _as_warning(report: _Report):
 
 
 def _ask(host: str, port: int, method: str, target: str) -> tuple[int, dict[str, str]]:
-    """One request (no redirect followed); the status and lower-case headers; no body read."""
+    """One request (no redirect followed); the status and lower-case headers."""
     conn = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
     try:
         conn.request(method, target, headers={"User-Agent": "pxelab-check"})
         resp = conn.getresponse()
+        if method == "GET":  # a small file read whole, so the server logs no broken pipe
+            resp.read(PROBE_READ)
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}
     finally:
         conn.close()
