@@ -33,6 +33,7 @@ from pxelab.lab.scenario.assertions import (
     tftp_requests,
 )
 from pxelab.lab.scenario.model import SCENARIO_FILE, Scenario
+from pxelab.lab.services import router as router_conf
 from pxelab.lab.services import tftptree
 from pxelab.lab.services.commands import dnsmasq_command, pxelab_command
 from pxelab.serve.events import read_events
@@ -120,15 +121,7 @@ class _Services:
         r = self.scn.router
         if r.implementation == "dnsmasq":
             conf = self.work / "router-dnsmasq.conf"
-            lines = [
-                "port=0", "interface=eth0", "bind-interfaces", "no-ping", "log-dhcp",
-                f"dhcp-range={r.pool[0]},{r.pool[1]},{r.address.netmask},{r.lease_time}",
-                f"dhcp-option=option:router,{r.address.ip}",
-                *(f"dhcp-host={mac},{ip}" for mac, ip in r.static.items()),
-            ]  # fmt: skip
-            if r.ra:
-                lines += ["enable-ra", "dhcp-range=::,constructor:eth0,ra-stateless"]
-            conf.write_text("\n".join(lines) + "\n")
+            conf.write_text(router_conf.dnsmasq_router_conf(r))
             conf.chmod(0o644)
             log = self.work / "router.log"
             self.dnsmasq_logs.append((log, "router"))
@@ -136,18 +129,7 @@ class _Services:
             return
         events = self.work / "events-router.jsonl"
         self.event_files.append(events)
-        argv = [
-            *pxelab_command(), "router", "--interface", "eth0", "--address", str(r.address),
-            "--pool", f"{r.pool[0]}-{r.pool[1]}", "--events", str(events),
-            "--lease-time", str(r.lease_time),
-        ]  # fmt: skip
-        for mac, ip in r.static.items():
-            argv += ["--static", f"{mac}={ip}"]
-        for q in r.quirks:
-            argv += ["--quirk", q]
-        if not r.ra:
-            argv.append("--no-ra")
-        self._start(host, "router", argv)
+        self._start(host, "router", [*pxelab_command(), *router_conf.pxelab_router_args(r, events)])
 
     def start_proxy(self, host: Any) -> None:
         p = self.scn.proxy
