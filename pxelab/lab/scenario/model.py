@@ -115,6 +115,7 @@ class Tftp:
     guest: dict[str, str] = field(default_factory=dict)
     # Rewrite PXELINUX configs for QEMU's serial console (None: when a client is a VM).
     vm_console: bool | None = None
+    shim: bool = False  # signed shimx64.efi and grubx64.efi (Debian's) at the root
 
 
 @dataclass(frozen=True)
@@ -658,6 +659,7 @@ def _tftp(r: _Reader, base: Path) -> Tftp:
             raise r.error("source", f"{source_text!r}: no such folder ({source})")
     bios = r.get("bios", bool, True)
     efi64 = r.get("efi64", bool, False)
+    shim = r.get("shim", bool, False)
     placeholders = r.strings("placeholders")
     for i, name in enumerate(placeholders):
         if name.startswith("/") or ".." in name.split("/"):
@@ -672,7 +674,7 @@ def _tftp(r: _Reader, base: Path) -> Tftp:
     g.done()
     vm_console = r.get("vm_console", bool)
     r.done()
-    return Tftp(source, bios, efi64, placeholders, guest, vm_console)
+    return Tftp(source, bios, efi64, placeholders, guest, vm_console, shim)
 
 
 def discover(paths: list[str | Path]) -> list[Path]:

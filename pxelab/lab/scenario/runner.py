@@ -64,7 +64,8 @@ def build_tree(scn: Scenario, work: Path) -> Path:
     }
     for relpath, artifact in scn.tftp.guest.items():
         files[relpath] = client_mod.guest_artifact(artifact)
-    tftptree.build_tree(root, bios=scn.tftp.bios, efi64=scn.tftp.efi64, files=files)
+    tftptree.build_tree(root, bios=scn.tftp.bios, efi64=scn.tftp.efi64, files=files,
+                        shim=scn.tftp.shim)
     vm_console = scn.tftp.vm_console if scn.tftp.vm_console is not None else scn.needs_qemu
     if vm_console:
         for cfg in root.rglob("pxelinux.cfg/*"):
