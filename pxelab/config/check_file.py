@@ -38,7 +38,9 @@ def identity(
     return ClientIdentity(mac=mac, arch=arch or 0, ip=ip, uuid=uuid)
 
 
-def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None) -> Report:
+def _report(
+    path: Path, toml: bool, user: str | None, who: ClientIdentity | None, secure_boot: bool
+) -> Report:
     report = Report()
     if not path.is_file():
         report.findings.append(Finding(
@@ -56,6 +58,7 @@ def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None
         report.findings.append(Finding("error", str(path), "TOML configurations cannot be "
                                        "read by this build", "use --dnsmasq-conf"))  # fmt: skip
         return report
+    cfg.secure_boot = cfg.secure_boot or secure_boot
     report = check(cfg, user=user)
     if who is not None:
         report.chain = client_chain(cfg, who, report)
@@ -64,10 +67,10 @@ def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None
 
 def check_file(
     path: Path, *, toml: bool = False, user: str | None = None,
-    who: ClientIdentity | None = None, out: TextIO | None = None,
+    who: ClientIdentity | None = None, out: TextIO | None = None, secure_boot: bool = False,
 ) -> int:
     out = out or sys.stdout
-    report = _report(path, toml, user, who)
+    report = _report(path, toml, user, who, secure_boot)
     for finding in report.findings:
         print(finding, file=out)
     if report.chain:
