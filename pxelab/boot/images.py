@@ -137,3 +137,57 @@ def grub_modules(data: bytes) -> GrubModules | None:
             prefix = body.split(b"\0", 1)[0].decode("utf-8", "replace")
         p += length
     return GrubModules(prefix, config, memdisk, count)
+
+
+def pe_security_directory(data: bytes) -> tuple[int, int] | None:
+    """The PE optional header's security (certificate table) data directory, entry 4, as
+    (file offset, size): where an Authenticode signature lives (PE/COFF spec, "The Attribute
+    Certificate Table"). (0, 0) for an unsigned image; None when the bytes are not PE or the
+    header is cut short. The directory starts 96 bytes into a PE32 optional header (magic
+    0x10B) and 112 into a PE32+ one (0x20B), after NumberOfRvaAndSizes."""
+    pe = _pe_header(data)
+    if pe is None:
+        return None
+    opt = pe + 24
+    if opt + 2 > len(data):
+        return None
+    (magic,) = struct.unpack_from("<H", data, opt)
+    if magic == 0x10B:
+        count_at, dirs = opt + 92, opt + 96
+    elif magic == 0x20B:
+        count_at, dirs = opt + 108, opt + 112
+    else:
+        return None
+    if dirs + 5 * 8 > len(data):
+        return None
+    (count,) = struct.unpack_from("<I", data, count_at)
+    if count < 5:
+        return (0, 0)
+    offset, size = struct.unpack_from("<II", data, dirs + 4 * 8)
+    return (offset, size)
+
+
+def is_signed(data: bytes) -> bool | None:
+    """Whether a PE image carries an Authenticode signature (a non-empty certificate table);
+    None when the bytes are not PE. Presence only: whether a firmware trusts the signer is
+    its key store's business."""
+    sec = pe_security_directory(data)
+    if sec is None:
+        return None
+    return sec[1] > 0
+
+
+def sbat_components(data: bytes) -> list[str]:
+    """The component names of a PE image's `.sbat` section (shim's SBAT CSV: one
+    "component,generation,vendor,package,version,url" line each; the first is "sbat").
+    shim's say "shim", GRUB's "grub"; [] for an image without the section (or cut short)."""
+    sec = next((s for s in pe_sections(data) if s.name == ".sbat"), None)
+    if sec is None or sec.offset + sec.size > len(data):
+        return []
+    text = data[sec.offset : sec.offset + sec.size].split(b"\0", 1)[0]
+    names = []
+    for line in text.decode("utf-8", "replace").splitlines():
+        name = line.split(",", 1)[0].strip()
+        if name and name != "sbat":
+            names.append(name)
+    return names

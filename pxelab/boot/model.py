@@ -331,6 +331,9 @@ class ServerConfig:
     sources: dict[str, Source] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
+    # A hint for `pxelab check` (TOML `secure_boot`, `check --secure-boot`): clients run Secure
+    # Boot, so an unsigned NBP is worth a warning. The server's replies do not change.
+    secure_boot: bool = False
 
     @property
     def pxe_enabled(self) -> bool:

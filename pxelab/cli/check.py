@@ -20,6 +20,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--ip", help="the address the client's DHCP server gives it")
     who.add_argument("--uuid", help="option 97 UUID as the client sends it (8-4-4-4-12)")
     parser.add_argument(
+        "--secure-boot",
+        action="store_true",
+        help="clients run UEFI Secure Boot: warn about NBPs without an Authenticode signature "
+        "(as the TOML configuration's secure_boot = true)",
+    )
+    parser.add_argument(
         "--probe-urls", action="store_true",
         help="ask each URL boot file's server for it (HEAD and GET, no redirect followed): an "
         "HTTP Boot URL that redirects or has no Content-Length is an error",
@@ -42,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"pxelab check: error: {exc}", file=sys.stderr)
         return 2
     return check_file(Path(args.config or args.dnsmasq_conf), toml=bool(args.config),
-                      user=args.user, who=who, probe=args.probe_urls)
+                      user=args.user, who=who, secure_boot=args.secure_boot,
+                      probe=args.probe_urls)

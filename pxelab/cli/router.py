@@ -41,6 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "--quirk list shows them)")
     parser.add_argument("--reply-delay", type=float, default=0.0, metavar="S",
                         help="wait S seconds before every reply")
+    parser.add_argument("--next-server", metavar="IP",
+                        help="siaddr of every reply, as OpenWrt's/pfSense's next-server")
+    parser.add_argument("--boot-file", metavar="NAME",
+                        help="the file field of every reply (and option 67 when asked for)")
     parser.add_argument("--port", type=int, default=67, help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision")
 
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             domain=args.domain, lease_time=args.lease_time, ra=not args.no_ra,
             ra_prefix=args.ra_prefix, ra_interval=args.ra_interval, lease_file=args.lease_file,
             quirks=set(args.quirk), reply_delay=args.reply_delay, port=args.port,
+            next_server=args.next_server, boot_file=args.boot_file,
         ))  # fmt: skip
     except ValueError as exc:
         print(f"pxelab router: {exc}", file=sys.stderr)

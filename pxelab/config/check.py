@@ -36,6 +36,7 @@ from pxelab.boot.pxelinux import (
 )
 from pxelab.config.check_grub import check_grub, grub_chain
 from pxelab.config.check_http import check_http
+from pxelab.config.check_nbp import check_nbp
 from pxelab.config.model import ServerConfig, Source
 
 DEFAULT_USER = "nobody"  # dnsmasq's compiled-in CHUSER, the user the seed's dnsmasq drops to
@@ -414,6 +415,7 @@ class _Checker:
                 else:
                     self.report.error(bf.source, msg, fix, key=local)
                 continue
+            check_nbp(self, bf)  # the file is the program its clients can start
             if core_module(bf.name, bf.arch) is not None:
                 self.check_pxelinux(bf)
             elif is_grub_image(bf.name):

@@ -38,8 +38,10 @@ def identity(
     return ClientIdentity(mac=mac, arch=arch or 0, ip=ip, uuid=uuid)
 
 
-def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None,
-            probe: bool = False) -> Report:
+def _report(
+    path: Path, toml: bool, user: str | None, who: ClientIdentity | None, secure_boot: bool,
+    probe: bool = False,
+) -> Report:
     report = Report()
     if not path.is_file():
         report.findings.append(Finding(
@@ -57,6 +59,7 @@ def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None
         report.findings.append(Finding("error", str(path), "TOML configurations cannot be "
                                        "read by this build", "use --dnsmasq-conf"))  # fmt: skip
         return report
+    cfg.secure_boot = cfg.secure_boot or secure_boot
     report = check(cfg, user=user)
     if probe:  # only when asked: this makes HTTP requests (pxelab.config.check_http)
         from pxelab.config.check_http import probe_urls
@@ -69,10 +72,11 @@ def _report(path: Path, toml: bool, user: str | None, who: ClientIdentity | None
 
 def check_file(
     path: Path, *, toml: bool = False, user: str | None = None,
-    who: ClientIdentity | None = None, out: TextIO | None = None, probe: bool = False,
+    who: ClientIdentity | None = None, out: TextIO | None = None, secure_boot: bool = False,
+    probe: bool = False,
 ) -> int:
     out = out or sys.stdout
-    report = _report(path, toml, user, who, probe)
+    report = _report(path, toml, user, who, secure_boot, probe)
     for finding in report.findings:
         print(finding, file=out)
     if report.chain:

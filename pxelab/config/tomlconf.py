@@ -96,7 +96,7 @@ from pxelab.config.model import (
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
         "no_override", "tftp", "http", "range", "boot", "prompt", "service", "option", "match",
-        "delay", "tag_if", "ignore", "http_boot"}
+        "delay", "tag_if", "ignore", "secure_boot", "http_boot"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
              "upload_dir"},
@@ -218,7 +218,7 @@ def read_toml(path: str | Path) -> ServerConfig:
             out.append((t, src))
         return out
 
-    for flag in ("log_dhcp", "no_override", "bind_interfaces"):
+    for flag in ("log_dhcp", "no_override", "bind_interfaces", "secure_boot"):
         if flag in data:
             setattr(cfg, flag, _typed(data[flag], bool, lines.key(flag), flag))
             cfg.sources[flag] = lines.key(flag)

@@ -3,7 +3,9 @@
 DHCP (RFC 2131): DISCOVER/OFFER, REQUEST in the selecting, init-reboot, renewing and rebinding
 states, NAK for an address the client may not have, DECLINE, RELEASE, INFORM, static leases by
 MAC, a pool, a lease table in memory (and in a file when asked). No PXE at all: options 60, 93
-and 97 are ignored and replies never carry 43, 60, 66 or 67 -- unless a quirk says so.
+and 97 are ignored and replies never carry 43, 60, 66 or 67 -- unless a quirk says so, or the
+router is told a `next_server` (siaddr) and a `boot_file` (the `file` field, and option 67 for a
+client that asks for it), as OpenWrt's and pfSense's "next-server"/"filename" settings do.
 
 Quirks reproduce broken networks (`QUIRKS` lists them): `option60-pxeclient` answers with
 option 60 "PXEClient" (the misconfiguration that sends PXE clients to port 4011 on the router),
@@ -85,6 +87,8 @@ class RouterSettings:
     offer_hold: float = 30.0  # an offered address stays reserved this long
     decline_hold: float = 600.0  # a declined address is not handed out for this long
     port: int = SERVER_PORT
+    next_server: str | None = None  # siaddr of every reply (OpenWrt/pfSense "next-server")
+    boot_file: str | None = None  # the `file` header field (and option 67 when asked for)
 
     def __post_init__(self) -> None:
         unknown = set(self.quirks) - set(QUIRKS)
@@ -99,6 +103,28 @@ class RouterSettings:
         iface = ipaddress.IPv4Interface(self.address)
         if iface.network.prefixlen > 30:
             raise ValueError(f"address {self.address}: the subnet has no room for clients")
+        if self.next_server is not None:
+            try:
+                ns = IPv4(self.next_server)
+            except ValueError:
+                raise ValueError(f"next server {self.next_server!r}: not an IPv4 address") from None
+            if ns.is_unspecified or ns.is_multicast or ns == BROADCAST:
+                raise ValueError(f"next server {ns}: not a host address")
+        if self.boot_file is not None:
+            problem = boot_file_problem(self.boot_file)
+            if problem:
+                raise ValueError(f"boot file {self.boot_file!r}: {problem}")
+
+
+def boot_file_problem(name: str) -> str | None:
+    """Why `name` cannot go in the 128-byte `file` field (None: it can)."""
+    if not name:
+        return "empty"
+    if not name.isascii() or not name.isprintable():
+        return "only printable ASCII fits the file field"
+    if len(name.encode()) > dhcp.FILE_SIZE - 1:
+        return f"longer than {dhcp.FILE_SIZE - 1} bytes (the file field holds 128 with its NUL)"
+    return None
 
 
 def parse_pool(text: str | None) -> tuple[str, str] | None:
@@ -469,6 +495,15 @@ class DhcpLogic:
         # Raw bytes computed once: typed encoding per reply was most of the cost per packet.
         for code, raw in self._lease_opts if ip is not None else self._info_opts:
             opts.set(code, raw)
+        s = self.settings
+        if s.next_server is not None:
+            reply.siaddr = IPv4(s.next_server)
+        if s.boot_file is not None:
+            reply.file = s.boot_file.encode()
+            # The header field is what PXE firmware and GRUB read; option 67 only for a client
+            # that lists it in option 55 (as dnsmasq does), so plain clients see no change.
+            if Opt.BOOTFILE_NAME in _requested_codes(msg):
+                opts.set(Opt.BOOTFILE_NAME, s.boot_file)
         return reply
 
     def _precompute(self) -> None:
@@ -491,6 +526,10 @@ class DhcpLogic:
         self._info_opts = [(int(c), encode_value(c, v)) for c, v in common]
         self._lease_opts = [self._info_opts[0]] + [
             (int(c), encode_value(c, v)) for c, v in lease] + self._info_opts[1:]
+
+
+def _requested_codes(msg: dhcp.DhcpMessage) -> bytes:
+    return msg.options.raw(Opt.PARAMETER_REQUEST_LIST) or b""
 
 
 def _norm_mac(mac: str) -> str:

@@ -25,9 +25,11 @@ def test_refusal_line_gives_the_reason() -> None:
 
 def test_secure_boot_scenario_uses_expect_refused() -> None:
     scn = load(REPO / "scenarios" / "secure-boot" / "scenario.toml")
-    (client,) = scn.clients
-    assert client.profile == "uefi-x64-secureboot"
-    assert [s.action for s in client.steps] == ["wait_for", "expect_refused"]
+    unsigned, signed = scn.clients
+    assert unsigned.profile == signed.profile == "uefi-x64-secureboot"
+    assert [s.action for s in unsigned.steps] == ["wait_for", "expect_refused"]
+    # The signed chain: shim's own message, GRUB's banner, GRUB's prompt (behind the proxy).
+    assert [s.value for s in signed.steps][-1] == "grub>"
 
 
 def test_expect_refused_needs_a_vm(tmp_path: Path) -> None:

@@ -84,6 +84,10 @@ class Router:
     quirks: tuple[str, ...] = ()
     ra: bool = True
     lease_time: int = 43200
+    # A router that knows PXE (OpenWrt's/pfSense's "next-server" and "filename"): siaddr and the
+    # file field of its replies. None: a plain home router that says nothing about booting.
+    next_server: ipaddress.IPv4Address | None = None
+    boot_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Tftp:
     guest: dict[str, str] = field(default_factory=dict)
     # Rewrite PXELINUX configs for QEMU's serial console (None: when a client is a VM).
     vm_console: bool | None = None
+    shim: bool = False  # signed shimx64.efi and grubx64.efi (Debian's) at the root
 
 
 @dataclass(frozen=True)
@@ -386,8 +391,55 @@ def _router(r: _Reader, network: Network) -> Router:
     lease_time = r.get("lease_time", int, 43200)
     if lease_time < 60:
         raise r.error("lease_time", "must be at least 60 seconds")
+    next_server, boot_file = _router_boot(r)
     r.done()
-    return Router(impl, address, (start, end), static, quirks, ra, lease_time)
+    return Router(impl, address, (start, end), static, quirks, ra, lease_time,
+                  next_server, boot_file)
+
+
+def _router_boot(r: _Reader) -> tuple[ipaddress.IPv4Address | None, str | None]:
+    """`next_server` and `boot_file`; errors name the scenario file's line."""
+
+    def error(name: str, message: str) -> ScenarioError:
+        line = _key_line(r.file, r.key, name)
+        return ScenarioError(f"{r.file}:{line}" if line else r.file, r.path(name), message)
+
+    text = r.get("next_server", str)
+    next_server = None
+    if text is not None:
+        try:
+            next_server = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise error("next_server", f"{text!r} is not an IPv4 address "
+                        "(the TFTP server's, e.g. the proxy's 192.168.10.20)") from None
+        if next_server.is_unspecified or next_server.is_multicast or text == "255.255.255.255":
+            raise error("next_server", f"{text} is not a host address")
+    boot_file = r.get("boot_file", str)
+    if boot_file is not None:
+        from pxelab.serve.router import boot_file_problem
+
+        problem = boot_file_problem(boot_file)
+        if problem is None and ("," in boot_file or boot_file != boot_file.strip()):
+            problem = "no commas or outer spaces (dnsmasq's dhcp-boot could not carry it)"
+        if problem:
+            raise error("boot_file", f"{boot_file!r}: {problem}")
+    return next_server, boot_file
+
+
+def _key_line(file: Path, table: str, name: str) -> int | None:
+    """The line of `name = ...` inside `[table]` of the scenario file (None: not found there)."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    inside = False
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped.split("#", 1)[0].strip() == f"[{table}]"
+        elif inside and re.match(rf"{re.escape(name)}\s*=", stripped):
+            return number
+    return None
 
 
 def _router_quirks() -> tuple[str, ...] | None:
@@ -610,6 +662,7 @@ def _tftp(r: _Reader, base: Path) -> Tftp:
             raise r.error("source", f"{source_text!r}: no such folder ({source})")
     bios = r.get("bios", bool, True)
     efi64 = r.get("efi64", bool, False)
+    shim = r.get("shim", bool, False)
     placeholders = r.strings("placeholders")
     for i, name in enumerate(placeholders):
         if name.startswith("/") or ".." in name.split("/"):
@@ -624,7 +677,7 @@ def _tftp(r: _Reader, base: Path) -> Tftp:
     g.done()
     vm_console = r.get("vm_console", bool)
     r.done()
-    return Tftp(source, bios, efi64, placeholders, guest, vm_console)
+    return Tftp(source, bios, efi64, placeholders, guest, vm_console, shim)
 
 
 def discover(paths: list[str | Path]) -> list[Path]:

@@ -33,6 +33,7 @@ from pxelab.lab.scenario.assertions import (
     tftp_requests,
 )
 from pxelab.lab.scenario.model import SCENARIO_FILE, Scenario
+from pxelab.lab.services import router as router_conf
 from pxelab.lab.services import tftptree
 from pxelab.lab.services.commands import dnsmasq_command, pxelab_command
 from pxelab.serve.events import read_events
@@ -63,7 +64,8 @@ def build_tree(scn: Scenario, work: Path) -> Path:
     }
     for relpath, artifact in scn.tftp.guest.items():
         files[relpath] = client_mod.guest_artifact(artifact)
-    tftptree.build_tree(root, bios=scn.tftp.bios, efi64=scn.tftp.efi64, files=files)
+    tftptree.build_tree(root, bios=scn.tftp.bios, efi64=scn.tftp.efi64, files=files,
+                        shim=scn.tftp.shim)
     vm_console = scn.tftp.vm_console if scn.tftp.vm_console is not None else scn.needs_qemu
     if vm_console:
         for cfg in root.rglob("pxelinux.cfg/*"):
@@ -120,15 +122,7 @@ class _Services:
         r = self.scn.router
         if r.implementation == "dnsmasq":
             conf = self.work / "router-dnsmasq.conf"
-            lines = [
-                "port=0", "interface=eth0", "bind-interfaces", "no-ping", "log-dhcp",
-                f"dhcp-range={r.pool[0]},{r.pool[1]},{r.address.netmask},{r.lease_time}",
-                f"dhcp-option=option:router,{r.address.ip}",
-                *(f"dhcp-host={mac},{ip}" for mac, ip in r.static.items()),
-            ]  # fmt: skip
-            if r.ra:
-                lines += ["enable-ra", "dhcp-range=::,constructor:eth0,ra-stateless"]
-            conf.write_text("\n".join(lines) + "\n")
+            conf.write_text(router_conf.dnsmasq_router_conf(r))
             conf.chmod(0o644)
             log = self.work / "router.log"
             self.dnsmasq_logs.append((log, "router"))
@@ -136,18 +130,7 @@ class _Services:
             return
         events = self.work / "events-router.jsonl"
         self.event_files.append(events)
-        argv = [
-            *pxelab_command(), "router", "--interface", "eth0", "--address", str(r.address),
-            "--pool", f"{r.pool[0]}-{r.pool[1]}", "--events", str(events),
-            "--lease-time", str(r.lease_time),
-        ]  # fmt: skip
-        for mac, ip in r.static.items():
-            argv += ["--static", f"{mac}={ip}"]
-        for q in r.quirks:
-            argv += ["--quirk", q]
-        if not r.ra:
-            argv.append("--no-ra")
-        self._start(host, "router", argv)
+        self._start(host, "router", [*pxelab_command(), *router_conf.pxelab_router_args(r, events)])
 
     def start_proxy(self, host: Any) -> None:
         p = self.scn.proxy

@@ -37,6 +37,15 @@ EFI64_FILES: dict[str, str] = {
     "libcom32.c32": "/usr/lib/syslinux/modules/efi64/libcom32.c32",
 }
 
+# Secure Boot's signed chain, as Debian ships it: shim (signed by Microsoft's UEFI CA) loads
+# `grubx64.efi` from its own directory, and Debian's signed network GRUB (prefix `/grub`) reads
+# grub/grub.cfg. Both at the tree's root, so a router's boot_file or a pxe-service names them
+# as they are.
+SHIM_FILES: dict[str, str] = {
+    "shimx64.efi": "/usr/lib/shim/shimx64.efi.signed",
+    "grubx64.efi": "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",
+}
+
 # The files the seed's menu boots. Scripted clients only need them to exist with a known size
 # and content; VM scenarios replace them with the test guest's kernel and initramfs.
 SEED_IMAGES = ("images/tc/vmlinuz", "images/tc/core.gz", "images/wyseSx0/vmlinuz")
@@ -77,6 +86,11 @@ def install_efi64(root: Path, subdir: str = "efi64") -> None:
         place(root, f"{subdir}/{name}".lstrip("/"), Path(src))
 
 
+def install_shim(root: Path, subdir: str = "") -> None:
+    for name, src in SHIM_FILES.items():
+        place(root, f"{subdir}/{name}".lstrip("/"), Path(src))
+
+
 def make_readable(root: Path) -> None:
     """dnsmasq (and pxelab after dropping privileges) read the tree as an unprivileged user."""
     for path in [root, *root.rglob("*")]:
@@ -90,8 +104,10 @@ def build_tree(
     efi64: bool = False,
     files: Mapping[str, Path | bytes] | None = None,
     config_dir: Path | None = None,
+    shim: bool = False,
 ) -> Path:
     """A TFTP root with PXELINUX (BIOS and/or efi64/), `files`, and a scenario's config folders.
+    `shim`: the signed shimx64.efi and grubx64.efi at the root too (SHIM_FILES).
 
     `config_dir` is copied as is (its pxelinux.cfg/, efi64/pxelinux.cfg/, ...), so a scenario
     keeps its menus beside its scenario.toml.
@@ -101,6 +117,8 @@ def build_tree(
         install_bios(root)
     if efi64:
         install_efi64(root)
+    if shim:
+        install_shim(root)
     if config_dir is not None:
         shutil.copytree(config_dir, root, dirs_exist_ok=True)
     for relpath, source in (files or {}).items():
