@@ -32,6 +32,14 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "UEFI boots (uefi-x64, uefi-x64-edk2)"),
     Requirement("qemu-system-arm", "/usr/bin/qemu-system-aarch64", "ARM64 UEFI boots (uefi-arm64)"),
     Requirement("qemu-efi-aarch64", "/usr/share/AAVMF/AAVMF_CODE.fd", "AAVMF for uefi-arm64"),
+    # The test guest's kernels (amd64, i386 and, for uefi-arm64's payload, arm64) come from
+    # Debian through an apt of the guest builder's own (pxelab.lab.machines.guest), which
+    # checks them against this keyring: no foreign architecture is added to the system.
+    Requirement(
+        "debian-archive-keyring",
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+        "the test guest's Debian kernels (arm64 one: uefi-arm64's payload)",
+    ),
     Requirement(
         "shim-signed", "/usr/lib/shim/shimx64.efi.signed", "Secure Boot scenarios (signed shim)"
     ),
@@ -131,16 +139,44 @@ def rootless_line() -> str:
     return "rootless lab: ok (as a user, pxelab lab runs in namespaces of its own)"
 
 
+def guest_line() -> str:
+    """One line: whether the test guest (kernels incl. arm64, initramfs) is built."""
+    from pxelab.lab.machines import guest
+
+    names = ", ".join(guest.ARTIFACTS)
+    if guest.built():
+        return f"test guest: built ({names}) in {guest.cache_dir()}"
+    return (
+        f"test guest: not built yet ({names}); built on first use, or now with "
+        "`pxelab doctor --install` / `python -m pxelab.lab.machines.guest`"
+    )
+
+
+def build_guest() -> int:
+    """Build the test guest (downloads Debian's kernels, the arm64 one included): 0 when done."""
+    from pxelab.lab.machines import guest
+
+    try:
+        outputs = guest.build(log=lambda msg: print(f"guest: {msg}"))
+    except guest.GuestError as exc:
+        print(f"pxelab doctor: building the test guest failed: {exc}")
+        return 1
+    print(f"test guest: built ({', '.join(outputs)}) in {guest.cache_dir()}")
+    return 0
+
+
 def report(*, install: bool = False) -> int:
     """What `pxelab doctor` prints: each package, then what is missing and how to get it."""
     for req in REQUIREMENTS:
         state = "missing" if req in missing((req,)) else "ok"
         print(f"{state:8} {req.package:18} {req.feature}")
     print(rootless_line())
+    print(guest_line())
     lacking = missing()
     if not lacking:
         print("all present")
-        return 0
+        # --install: the packages are there; the test guest (a download) may still be due.
+        return build_guest() if install else 0
     names = [r.package for r in lacking]
     if install:
         if not is_root():
@@ -157,7 +193,7 @@ def report(*, install: bool = False) -> int:
             )
             return 1
         print(f"installed: {' '.join(names)}; all present")
-        return 0
+        return build_guest()
     print(f"missing {len(names)}: {' '.join(names)}")
     print(f"to install (as root, after apt-get update): {shlex.join(apt_command(names))}")
     print("features off until then:")

@@ -1,12 +1,17 @@
-"""The scripted `edk2-uefi-x64` profile against real EDK2 (OVMF 2022.11) on the wire, byte for byte.
+"""The scripted EDK2 profiles against real EDK2 on the wire, byte for byte: `edk2-uefi-x64`
+(OVMF 2022.11) and `edk2-arm64` (AAVMF 2022.11).
 
-The captures in tests/captures/ were taken in this lab from `vm/uefi-x64-edk2` (OVMF's own PXE
-on virtio-net, no iPXE), filtered to DHCP and port 4011:
+The captures in tests/captures/ were taken in this lab, filtered to DHCP and port 4011:
 
-- edk2-uefi-x64-pxelab-proxy.pcap:  scenarios/uefi-edk2 (pxelab router + `pxelab serve` proxy)
+- edk2-uefi-x64-pxelab-proxy.pcap:  `vm/uefi-x64-edk2` (OVMF's own PXE on virtio-net, no iPXE)
+  in scenarios/uefi-edk2 (pxelab router + `pxelab serve` proxy)
 - edk2-uefi-x64-dnsmasq-proxy.pcap: scenarios/uefi-edk2-dnsmasq (the same with dnsmasq as proxy)
 - edk2-uefi-x64-no-server.pcap:     the same VM on a NIC nobody answers (QEMU filter-dump), for
   the DISCOVER retry timing
+- edk2-uefi-arm64-pxelab-proxy.pcap:  `vm/uefi-arm64` (AAVMF on virt, cortex-a57, virtio-net)
+  in scenarios/uefi-arm64 (that client's packets only: chaddr 52:54:00:00:43:02)
+- edk2-uefi-arm64-dnsmasq-proxy.pcap: scenarios/uefi-arm64-dnsmasq (dnsmasq as the proxy)
+- edk2-uefi-arm64-no-server.pcap:     the same VM on a lab bridge with no server (tcpdump)
 
 The later DHCP exchange in the proxy captures (option 55 = 1, 3, 6) is syslinux.efi's own, not
 the firmware's; only the firmware's packets are compared.
@@ -55,25 +60,34 @@ def _firmware_requests(name: str) -> list[tuple[float, int, int, bytes]]:
     return reqs
 
 
-def _client(xid: int, mac: bytes) -> DhcpClient:
+# capture name part -> (scripted profile, option 93, option 60): one EDK2 PXE stack, two builds.
+ARCHES = {
+    "x64": ("edk2-uefi-x64", 7, b"PXEClient:Arch:00007:UNDI:003000"),
+    "arm64": ("edk2-arm64", 11, b"PXEClient:Arch:00011:UNDI:003000"),
+}
+
+
+def _client(xid: int, mac: bytes, arch: str = "x64") -> DhcpClient:
     link = SimpleNamespace(mac=mac, iface="eth0")
-    client = DhcpClient(link, load("edk2-uefi-x64"), arch=7, uuid=bytes(16),  # type: ignore[arg-type]
+    profile = load(ARCHES[arch][0])
+    # The profile's own option 93, so a wrong `arch` in it fails the byte comparison.
+    client = DhcpClient(link, profile, arch=profile.dhcp.arch, uuid=bytes(16),  # type: ignore[arg-type]
                         log=lambda *a: None)  # fmt: skip
     client.xid = xid
     client.started = time.monotonic()
     return client
 
 
-@pytest.mark.parametrize("capture", ["edk2-uefi-x64-pxelab-proxy.pcap",
-                                     "edk2-uefi-x64-dnsmasq-proxy.pcap"])  # fmt: skip
-def test_requests_byte_for_byte(capture: str) -> None:
-    reqs = _firmware_requests(capture)
+@pytest.mark.parametrize("arch", list(ARCHES))
+@pytest.mark.parametrize("proxy", ["pxelab", "dnsmasq"])
+def test_requests_byte_for_byte(arch: str, proxy: str) -> None:
+    reqs = _firmware_requests(f"edk2-uefi-{arch}-{proxy}-proxy.pcap")
     kinds = [(dport, decode(raw).message_type) for _t, _s, dport, raw in reqs]
     assert kinds == [(67, packet.DISCOVER), (67, packet.REQUEST), (4011, packet.REQUEST)]
     (_, _, _, discover), (_, _, _, request), (_, sport, _, to_4011) = reqs
     mac = discover[28:34]
     xid = struct.unpack("!I", discover[4:8])[0]
-    client = _client(xid, mac)
+    client = _client(xid, mac, arch)
     assert client._send(packet.DISCOVER, []) == discover
     sent = decode(request).options
     extra = [(50, sent.raw(50)), (54, sent.raw(54))]
@@ -86,21 +100,25 @@ def test_requests_byte_for_byte(capture: str) -> None:
     assert sport == client.profile.dhcp.pxe_source_port == 4011
 
 
-def test_vendor_class_and_options() -> None:
-    discover = _firmware_requests("edk2-uefi-x64-pxelab-proxy.pcap")[0][3]
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_vendor_class_and_options(arch: str) -> None:
+    discover = _firmware_requests(f"edk2-uefi-{arch}-pxelab-proxy.pcap")[0][3]
     opts = decode(discover).options
-    assert opts.raw(60) == b"PXEClient:Arch:00007:UNDI:003000"
-    assert opts.raw(93) == b"\x00\x07" and opts.raw(94) == b"\x01\x03\x00"
+    profile, number, vendor_class = ARCHES[arch]
+    assert opts.raw(60) == vendor_class
+    assert opts.raw(93) == struct.pack("!H", number) and opts.raw(94) == b"\x01\x03\x00"
     assert opts.raw(57) == struct.pack("!H", 1472) and opts.raw(97) == bytes(17)
+    assert load(profile).dhcp.arch == number
 
 
-def test_discover_retry_timing() -> None:
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_discover_retry_timing(arch: str) -> None:
     """No answer: DISCOVERs (same xid, secs counting) at the profile's cumulative retries."""
-    reqs = [r for r in _firmware_requests("edk2-uefi-x64-no-server.pcap")
+    reqs = [r for r in _firmware_requests(f"edk2-uefi-{arch}-no-server.pcap")
             if (decode(r[3]).options.raw(60) or b"").startswith(b"PXEClient")]  # fmt: skip
     t0 = reqs[0][0]
     offsets = [t - t0 for t, *_ in reqs]
-    retries = load("edk2-uefi-x64").dhcp.retries
+    retries = load(ARCHES[arch][0]).dhcp.retries
     expected = [sum(retries[:i]) for i in range(len(offsets))]
     assert len(offsets) >= 4
     # TCG under load stretches the firmware's timer a little; 0.5 s is far below one step.
@@ -110,23 +128,31 @@ def test_discover_retry_timing() -> None:
 
 
 def _replies(name: str) -> dict[str, bytes]:
-    """The proxy's port-67 offer and its port-4011 ACK, with xid and chaddr zeroed: the two
-    runs had their own xids and their own client MACs (52:54:00:00:41:01 and :02)."""
+    """The proxy's port-67 offer and its port-4011 ACK, with xid, ciaddr and chaddr zeroed: the
+    runs had their own xids, their own client MACs (52:54:00:00:41:01/:02, 43:02/:04) and, in
+    the 4011 ACK's ciaddr, the client's own lease echoed (ARM64: .101 in scenarios/uefi-arm64,
+    where the x86-64 client took .100 first; .100 in the dnsmasq twin). The echo is checked."""
     out = {}
+    requests = {raw[4:8]: raw for _t, _s, dport, raw in _dhcp(name) if raw[0] == 1}
     for _t, sport, _dport, raw in _dhcp(name):
         if raw[0] != 2 or packet.parse(raw).server_id != "192.168.10.20":
             continue
+        if raw[4:8] in requests:
+            assert raw[12:16] == requests[raw[4:8]][12:16], f"{name}: ciaddr not echoed"
         key = "offer" if sport == 67 else "ack-4011"
-        out.setdefault(key, raw[:4] + bytes(4) + raw[8:28] + bytes(16) + raw[44:])
+        out.setdefault(key, raw[:4] + bytes(4) + raw[8:12] + bytes(4) + raw[16:28] + bytes(16)
+                       + raw[44:])  # fmt: skip
     return out
 
 
-def test_pxelab_replies_equal_dnsmasqs() -> None:
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_pxelab_replies_equal_dnsmasqs(arch: str) -> None:
     """To the same firmware, `pxelab serve` and dnsmasq (same dnsmasq.conf) answered the same
-    bytes: the proxy offer (60, 54, 97, no 43: EDK2 then asks port 4011) and the 4011 ACK."""
+    bytes: the proxy offer (60, 54, 97, no 43: EDK2 then asks port 4011) and the 4011 ACK
+    (the file for that architecture in the header: efi64/syslinux.efi, arm64/linux.efi)."""
     ours, theirs = (
-        _replies("edk2-uefi-x64-pxelab-proxy.pcap"),
-        _replies("edk2-uefi-x64-dnsmasq-proxy.pcap"),
+        _replies(f"edk2-uefi-{arch}-pxelab-proxy.pcap"),
+        _replies(f"edk2-uefi-{arch}-dnsmasq-proxy.pcap"),
     )
     assert set(ours) == {"offer", "ack-4011"}
     assert 43 not in packet.parse(ours["offer"]).options

@@ -32,6 +32,7 @@ pxe-prompt="Press F8 for boot menu", 3
 pxe-service=X86PC, "Boot from network", pxelinux
 pxe-service=X86PC, "Boot from local hard disk", 0
 pxe-service=X86-64_EFI, "UEFI boot", syslinux.efi
+pxe-service=ARM64_EFI, "ARM64 UEFI boot", arm64/linux.efi
 pxe-service=BC_EFI, "UEFI BC one", bootx64.efi
 pxe-service=9, "UEFI BC two", grubx64.efi, 192.168.10.30
 dhcp-pxe-vendor=PXEClient,HW-Client
@@ -52,13 +53,13 @@ dhcp-range=192.168.10.20,proxy
 UEFI_VC = "PXEClient:Arch:00007:UNDI:003010"
 
 
-def _edk2_captured(dport: int) -> bytes:
-    """Real OVMF (EDK2 PXE) requests from tests/captures/edk2-uefi-x64-pxelab-proxy.pcap: the
-    DISCOVER to 67 as sent; the port-4011 REQUEST with ciaddr set to this lab's client address
-    (the capture's was 192.168.10.100, the router's lease in that run)."""
+def _edk2_captured(dport: int, arch: str = "x64") -> bytes:
+    """Real EDK2 PXE requests from tests/captures/edk2-uefi-<arch>-pxelab-proxy.pcap (OVMF
+    x86-64, AAVMF arm64): the DISCOVER to 67 as sent; the port-4011 REQUEST with ciaddr set to
+    this lab's client address (the capture's was the router's lease in that run)."""
     from scapy.all import UDP, rdpcap
 
-    path = REPO / "tests" / "captures" / "edk2-uefi-x64-pxelab-proxy.pcap"
+    path = REPO / "tests" / "captures" / f"edk2-uefi-{arch}-pxelab-proxy.pcap"
     for p in rdpcap(str(path)):
         raw = bytes(p[UDP].payload)
         if raw[0] == 1 and p[UDP].dport == dport:
@@ -109,6 +110,8 @@ CASES = [
     ("edk2-capture-discover", _edk2_captured(67), "255.255.255.255", 67, 68),
     ("edk2-capture-4011", _edk2_captured(4011), SERVER, 4011, 4011),
     ("edk2-http-boot-discover", _edk2_http_discover(), "255.255.255.255", 67, 68),
+    ("edk2-arm64-capture-discover", _edk2_captured(67, "arm64"), "255.255.255.255", 67, 68),
+    ("edk2-arm64-capture-4011", _edk2_captured(4011, "arm64"), SERVER, 4011, 4011),
 ]
 NO_ANSWER = ("non-pxe", "pxebs-local", "request-to", "discover-no-93", "ignored-mac")
 # name -> why pxelab answers differently on purpose
@@ -206,3 +209,6 @@ def test_same_answer_as_dnsmasq(replies: dict, name: str) -> None:
     assert bool(ours) == expect_answer
     if name.startswith("non-pxe"):
         assert ours == []  # never an answer to a non-PXE client
+    if name == "edk2-arm64-capture-4011":
+        # AAVMF's own request (option 93 = 11) is answered with the ARM64_EFI service's file.
+        assert [_summary(r)["file"] for r in ours] == [b"arm64/linux.efi"]

@@ -138,3 +138,16 @@ def test_firmware_default_stacks_and_secure_boot_switches():
     assert "driver=cfi.pflash01,property=secure,value=on" in args
     with pytest.raises(ProfileError, match=r"firmware\.network: unknown stack"):
         parse_profile({**data, "firmware": {**data["firmware"], "network": ["pxe5"]}})
+
+
+def test_arm64_profile_is_aavmf_on_virt_with_its_own_binary(tmp_path):
+    p = load_profile("uefi-arm64")
+    assert p.qemu == "qemu-system-aarch64" and p.cpu == "cortex-a57"
+    args = p.machine_args(accel="tcg", vars_file=tmp_path / "vars.fd")
+    # virt has no graphics= property (QEMU refuses it); its console is the PL011 alone.
+    assert args[args.index("-machine") + 1] == "virt"
+    assert f"if=pflash,format=raw,unit=1,file={tmp_path / 'vars.fd'}" in args
+    assert "readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd" in " ".join(args)
+    assert _fw_cfg(args)["opt/org.tianocore/IPv6PXESupport"] == "n"
+    nic = p.nic_args("net0")[1]
+    assert nic.startswith("virtio-net-pci,") and ",romfile=," in nic + ","

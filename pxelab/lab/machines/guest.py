@@ -7,6 +7,7 @@ into ~/.cache/pxelab/guest:
 
     kernel-amd64   linux-image-amd64's vmlinuz
     kernel-686     the i386 686 flavour's vmlinuz (wyse-sx0)
+    kernel-arm64   linux-image-arm64's vmlinuz, an EFI application (uefi-arm64)
     initrd         gzip'd cpio (newc): busybox + /init, which prints
                    "PXELAB-GUEST-CMDLINE: <the contents of /proc/cmdline>" and powers off
 
@@ -35,7 +36,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPE_DIR = REPO / "vm" / "guest"
-ARTIFACTS = ("kernel-amd64", "kernel-686", "initrd")
+ARTIFACTS = ("kernel-amd64", "kernel-686", "kernel-arm64", "initrd")
 MARKER = "PXELAB-GUEST-CMDLINE: "
 
 
@@ -64,7 +65,7 @@ def recipe_hash(recipe_dir: Path = RECIPE_DIR) -> str:
 
 
 def artifact(name: str, cache: Path | None = None) -> Path:
-    """The path of a built artifact ("kernel-amd64", "kernel-686", "initrd"), built if needed."""
+    """The path of a built artifact (one of ARTIFACTS), built if needed."""
     if name not in ARTIFACTS:
         raise GuestError(f"unknown guest artifact {name!r} (one of {', '.join(ARTIFACTS)})")
     return build(cache)[name]
@@ -242,6 +243,13 @@ def build(cache: Path | None = None, recipe_dir: Path = RECIPE_DIR,
         _build(cache, recipe_dir, outputs, log or (lambda msg: None))
         stamp.write_text(digest + "\n")
     return outputs
+
+
+def built(cache: Path | None = None, recipe_dir: Path = RECIPE_DIR) -> bool:
+    """Whether every artifact is in `cache`, built from this very recipe (no download)."""
+    cache = cache or cache_dir()
+    outputs = {name: cache / name for name in ARTIFACTS}
+    return _fresh(cache / "stamp", recipe_hash(recipe_dir), outputs)
 
 
 def _fresh(stamp: Path, digest: str, outputs: dict[str, Path]) -> bool:

@@ -36,6 +36,13 @@ _IP_FWCFG = {
     "opt/org.tianocore/IPv4Support": ("pxe4", "http4"),
     "opt/org.tianocore/IPv6Support": ("pxe6", "http6"),
 }
+# The Debian package each QEMU binary a profile may name comes in (for the "not installed" hint).
+QEMU_PACKAGES = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-system-i386": "qemu-system-x86",
+    "qemu-system-aarch64": "qemu-system-arm",
+    "qemu-system-arm": "qemu-system-arm",
+}
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
@@ -102,7 +109,8 @@ class Profile:
         if path is None:
             raise ProfileError(
                 f"{self.source or self.name}: qemu = {self.qemu!r} is not installed "
-                "(package qemu-system-x86; `pxelab doctor --install`)"
+                f"(package {QEMU_PACKAGES.get(self.qemu, 'qemu-system-*')}; "
+                "`pxelab doctor --install`)"
             )
         return path
 
@@ -114,7 +122,8 @@ class Profile:
         if accel not in ("tcg", "kvm"):
             raise ValueError(f"accelerator must be resolved to tcg or kvm, not {accel!r}")
         # graphics=off: SeaBIOS copies the BIOS text console to the serial port (sercon),
-        # which is how iPXE's and PXELINUX's output reach the console at all.
+        # which is how iPXE's and PXELINUX's output reach the console at all. ARM's `virt`
+        # has no such property (and no VGA: its firmware console is the serial port anyway).
         machine = f"{self.machine},graphics=off" if self.machine != "virt" else self.machine
         if self.firmware.secure_boot:
             machine += ",smm=on"

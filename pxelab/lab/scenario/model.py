@@ -650,7 +650,7 @@ def _expect(r: _Reader) -> Expect:
     return out
 
 
-GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "initrd")
+GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "kernel-arm64", "initrd")
 
 
 def _tftp(r: _Reader, base: Path) -> Tftp:
