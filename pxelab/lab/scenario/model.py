@@ -107,7 +107,7 @@ class Tftp:
     efi64: bool = False  # syslinux.efi and its modules under efi64/
     # Files the menu names that only need to exist (scripted clients fetch them, never run them).
     placeholders: tuple[str, ...] = ()
-    # Tree path -> test guest artifact ("kernel-amd64", "kernel-686", "initrd").
+    # Tree path -> test guest artifact ("kernel-amd64", "kernel-686", "initrd", "initrd-64m").
     guest: dict[str, str] = field(default_factory=dict)
     # Rewrite PXELINUX configs for QEMU's serial console (None: when a client is a VM).
     vm_console: bool | None = None
@@ -153,6 +153,8 @@ class Expect:
     tftp_sent: tuple[str, ...] = ()
     # Files that must never have been requested.
     tftp_not_requested: tuple[str, ...] = ()
+    # Files the HTTP server sent in full (its access log), in this order; others may come between.
+    http_sent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -590,12 +592,14 @@ def _expect(r: _Reader) -> Expect:
         tftp_sequence=r.strings("tftp_sequence"),
         tftp_sent=r.strings("tftp_sent"),
         tftp_not_requested=r.strings("tftp_not_requested"),
+        http_sent=r.strings("http_sent"),
     )
     r.done()
     return out
 
 
-GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "initrd")
+# "initrd-64m": the initrd padded to 64 MiB (HTTP boot of a large initrd)
+GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "initrd", "initrd-64m")
 
 
 def _tftp(r: _Reader, base: Path) -> Tftp:
