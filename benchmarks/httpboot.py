@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -224,10 +223,6 @@ def _profile(nic: str) -> object:
     return replace(profile, nic=replace(profile.nic, model=model, romfile=Path(rom)))
 
 
-# seconds of the kernel and initrd fetch alone, per row of real_boots (filled by it)
-fetches: dict[str, list[float]] = {}
-
-
 def real_boots(repeat: int, work: Path, nics: list[str]) -> dict[str, list[float]]:
     """Seconds from QEMU start to the guest's command line, per NIC and way of booting."""
     from pxelab.lab.machines import guest
@@ -244,8 +239,6 @@ def real_boots(repeat: int, work: Path, nics: list[str]) -> dict[str, list[float
     size = (root / "images/initrd.gz").stat().st_size
     results: dict[str, list[float]] = {f"{nic}: {label}": [] for nic in nics
                                        for label, _, _ in BOOTS}
-    fetches.clear()
-    fetches.update({k: [] for k in results})
     with Lab() as lab:
         rtr = lab.add_host("rtr", ipv4="192.168.10.1/24", ipv6="fd00:10::1/64")
         pxe = lab.add_host("pxe", ipv4="192.168.10.20/24")
@@ -273,11 +266,6 @@ def real_boots(repeat: int, work: Path, nics: list[str]) -> dict[str, list[float
                         seen = vm.console.first_seen(CMDLINE_MARK, end=True)
                         assert vm.started_at is not None and f"pxelab.bench={how}" in m.group(1)
                         results[label].append((seen or time.monotonic()) - vm.started_at)
-                        # iPXE's own lines: from asking for the kernel to the initrd's "ok"
-                        t0 = vm.console.first_seen(re.compile(r"images/vmlinuz"))
-                        t1 = vm.console.first_seen(re.compile(r"initrd\.gz\.\.\. ok"), end=True)
-                        if t0 is not None and t1 is not None:
-                            fetches[label].append(t1 - t0)
                 except Exception as exc:  # report, and go on with the others
                     print(f"real boot {label} #{i + 1} failed: {exc}\n{log}:\n"
                           + log.read_text(errors="replace")[-1500:], file=sys.stderr)
@@ -290,13 +278,10 @@ def real_boots(repeat: int, work: Path, nics: list[str]) -> dict[str, list[float
 
 def print_boots(results: dict[str, list[float]]) -> None:
     med = {k: statistics.median(v) for k, v in results.items() if v}
-    fetch = {k: statistics.median(v) for k, v in fetches.items() if v}
-    print(f"{'NIC: way':<26}{'seconds':>10}{'fetch s':>10}   runs (to the command line)")
+    print(f"{'NIC: way':<26}{'seconds':>10}   runs")
     for label, runs in results.items():
         cell = f"{med[label]:10.1f}" if label in med else f"{'failed':>10}"
-        cell += f"{fetch[label]:10.1f}" if label in fetch else f"{'-':>10}"
         print(f"{label:<26}{cell}   {', '.join(f'{t:.1f}' for t in runs) or '-'}")
-    print("(fetch: iPXE asking for the kernel to its 'ok' for the initrd, from its console)")
     for nic in dict.fromkeys(k.split(":")[0] for k in results):
         http = med.get(f"{nic}: HTTP, pxelab")
         for other in ("TFTP, pxelab", "TFTP, dnsmasq"):
@@ -304,10 +289,8 @@ def print_boots(results: dict[str, list[float]]) -> None:
             if http and tftp:
                 ratio = tftp / http
                 verdict = "met" if ratio >= BOOT_TARGET else "missed"
-                f_http, f_tftp = fetch.get(f"{nic}: HTTP, pxelab"), fetch.get(f"{nic}: {other}")
-                extra = f"; the fetch alone {f_tftp / f_http:.2f}x" if f_http and f_tftp else ""
                 print(f"{nic}: HTTP {ratio:.2f}x faster than {other} "
-                      f"(target >= {BOOT_TARGET:g}x: {verdict}){extra}")
+                      f"(target >= {BOOT_TARGET:g}x: {verdict})")
     print("load average at the end: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
