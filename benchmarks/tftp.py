@@ -9,7 +9,8 @@ Fair on 2 cores: every server is pinned to CPU 0 and the atftp clients to CPU 1 
 so the clients' CPU does not count against a server and a server cannot borrow the clients'
 CPU. The server's CPU per MiB is read from its own processes (/proc/PID/stat: user + system
 time of the server, its live children and threads, and the children it reaped, as tftp-hpa's
-per-transfer forks), not from the machine's busy time, which other jobs share.
+per-transfer forks; a cgroup per server as root, which also counts children the kernel
+reaped), not from the machine's busy time, which other jobs share.
 
 Rows: one 16 MiB transfer at blksize 512, 1468, 8192; 16 transfers at once at 1468; pxelab with
 windowsize 16 at 1468 (against tftp-hpa's lockstep figure). Then the peak RSS (VmHWM) of the
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 MiB = 1 << 20
@@ -149,6 +150,46 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+class CpuGroups:
+    """A cgroup (v1 cpuacct) per server: its CPU time with every child it ever forked, also
+    those gone (tftp-hpa forks a process per transfer and lets the kernel reap it, so neither
+    /proc/PID/stat nor the parent's child times see them). The hierarchy is mounted afresh,
+    as `ip netns exec` hides the host's /sys/fs/cgroup. None of it: tree_cpu_seconds."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.base: Path | None = None
+        self.mount = tmp / "cpuacct"
+        self.mount.mkdir()
+        ok = os.geteuid() == 0 and subprocess.run(
+            ["mount", "-t", "cgroup", "-o", "cpuacct", "cpuacct", str(self.mount)],
+            capture_output=True).returncode == 0
+        if ok:
+            self.base = self.mount / f"pxelab-b{secrets.token_hex(3)}"
+            self.base.mkdir()
+
+    def wrap(self, name: str, argv: list[str]) -> list[str]:
+        """`argv`, started inside the cgroup `name` (it joins, then execs)."""
+        if self.base is None:
+            return argv
+        (self.base / name).mkdir(exist_ok=True)
+        procs = self.base / name / "cgroup.procs"
+        return ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh", *argv]
+
+    def seconds(self, name: str, pid: int) -> float:
+        if self.base is None:
+            return tree_cpu_seconds(pid)
+        return int((self.base / name / "cpuacct.usage").read_text()) / 1e9
+
+    def close(self) -> None:
+        if self.base is not None:
+            for d in self.base.iterdir():
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            with contextlib.suppress(OSError):
+                self.base.rmdir()
+            subprocess.run(["umount", str(self.mount)], check=False)
+
+
 class Run(float):
     """Aggregate MiB/s of a run; `server_cpu` is the CPU seconds the server spent per MiB,
     from its own processes (tree_cpu_seconds)."""
@@ -157,9 +198,11 @@ class Run(float):
 
 
 def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
-          windowsize: int = 0, server_pid: int | None = None) -> Run:
-    """Aggregate MiB/s of n simultaneous transfers (0.0 if any failed)."""
-    cpu0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+          windowsize: int = 0,
+          cpu: Callable[[], float] | None = None) -> Run:
+    """Aggregate MiB/s of n simultaneous transfers (0.0 if any failed); `cpu` reads the
+    server's CPU seconds so far."""
+    cpu0 = cpu() if cpu else 0.0
     t0 = time.perf_counter()
     procs = [atftp(env, port, name, blksize, windowsize) for _ in range(n)]
     # Popen.wait(timeout=...) polls with sleeps growing to 50 ms, which would round every
@@ -174,10 +217,10 @@ def timed(env: Env, port: int, name: str, size: int, blksize: int, n: int = 1,
     if any(codes):
         return Run(0.0)
     run = Run(n * size / MiB / dt)
-    if server_pid:
-        # a forking server reaps its last child a moment after the client is done
+    if cpu:
+        # a forking server's last child ends a moment after the client is done
         time.sleep(0.05)
-        run.server_cpu = max(0.0, tree_cpu_seconds(server_pid) - cpu0) / (n * size / MiB)
+        run.server_cpu = max(0.0, cpu() - cpu0) / (n * size / MiB)
     return run
 
 
@@ -192,26 +235,27 @@ def ratio_cell(ours: float, peer: float) -> str:
 
 
 def start_servers(servers: dict[str, tuple[subprocess.Popen[bytes], int]], env: Env,
-                  root: Path, tmp: Path, with_dnsmasq: bool, extra: list[str]) -> None:
+                  root: Path, tmp: Path, with_dnsmasq: bool, extra: list[str],
+                  groups: CpuGroups) -> None:
     """Start every server into `servers` (the caller stops them, even if one fails to start)."""
     pport = PXELAB_PORT if env.netns else free_port()
     hport = HPA_PORT if env.netns else free_port()
-    servers["pxelab"] = (env.popen(
+    servers["pxelab"] = (env.popen(groups.wrap("pxelab",
         [*pin(SERVER_CPU), sys.executable, "-m", "pxelab", "serve", "--user", "root",
             "--no-proxy", "--tftp-root", str(root),
-         "--listen", "127.0.0.1", "--tftp-port", str(pport), *extra],
+         "--listen", "127.0.0.1", "--tftp-port", str(pport), *extra]),
         stdout=subprocess.DEVNULL, stderr=open(tmp / "pxelab.log", "wb")), pport)  # noqa: SIM115
     hpa = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
-    servers["tftp-hpa"] = (env.popen(
-        [*pin(SERVER_CPU), hpa, "-L", "-s", str(root), "-a", f"127.0.0.1:{hport}"],
+    servers["tftp-hpa"] = (env.popen(groups.wrap("tftp-hpa",
+        [*pin(SERVER_CPU), hpa, "-L", "-s", str(root), "-a", f"127.0.0.1:{hport}"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), hport)
     if with_dnsmasq:
         dnsmasq = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-        servers["dnsmasq"] = (env.popen(
+        servers["dnsmasq"] = (env.popen(groups.wrap("dnsmasq",
             [*pin(SERVER_CPU), dnsmasq, "-k", "--port=0", "--conf-file=/dev/null", "--enable-tftp",
              f"--tftp-root={root}", "--listen-address=127.0.0.1", "--bind-interfaces",
              "--tftp-max=100", "--quiet-tftp", f"--pid-file={tmp / 'dnsmasq.pid'}",
-             "--user=root", "--group=root"],
+             "--user=root", "--group=root"]),
             stdout=subprocess.DEVNULL, stderr=open(tmp / "dnsmasq.log", "wb")),  # noqa: SIM115
         DNSMASQ_PORT)
     for _name, (_proc, port) in servers.items():
@@ -268,8 +312,10 @@ def main() -> int:
         env = Env(ns)
         with_dnsmasq = ns is not None and shutil.which("dnsmasq") is not None
         servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        groups = CpuGroups(tmp)
         try:
-            start_servers(servers, env, root, tmp, with_dnsmasq, shlex.split(args.pxelab_args))
+            start_servers(servers, env, root, tmp, with_dnsmasq, shlex.split(args.pxelab_args),
+                          groups)
             names = list(servers)
             where = f"namespace {ns}" if ns else "host loopback"
             print(f"TFTP benchmark: atftp client, 16 MiB file, {where}, best of {args.repeat}; "
@@ -285,8 +331,9 @@ def main() -> int:
                 res = {k: Run(0.0) for k in names}
                 for _ in range(args.repeat):
                     for k in names:  # interleaved so background load hits every server alike
+                        pid = servers[k][0].pid
                         got = timed(env, servers[k][1], "f16", 16 * MiB, b, n,
-                                    server_pid=servers[k][0].pid)
+                                    cpu=lambda k=k, pid=pid: groups.seconds(k, pid))
                         # the CPU figure of the fastest run, not of another run
                         res[k] = max(res[k], got)
                 results[label] = res
@@ -353,6 +400,8 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+            time.sleep(0.2)  # forked children leave their groups as they end
+            groups.close()
     return 0
 
 
