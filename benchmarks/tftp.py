@@ -15,8 +15,8 @@ reaped), not from the machine's busy time, which other jobs share.
 Rows: one 16 MiB transfer at blksize 512, 1468, 8192; 16 transfers at once at 1468; pxelab with
 windowsize 16 at 1468 (against tftp-hpa's lockstep figure). Then the peak RSS (VmHWM) of the
 pxelab server while 64 transfers of a 64 MiB file run at once. Targets: 16 at once >= 1.0x
-tftp-hpa; server CPU per MiB <= tftp-hpa's at 1468 and 8192 (pxelab's defaults; its TFTP busy
-poll is opt-in, `--pxelab-args '--tftp-busy-poll 50'` measures it).
+tftp-hpa; server CPU per MiB <= tftp-hpa's at 1468 and 8192 (pxelab's defaults, busy poll
+on; `--pxelab-args '--tftp-busy-poll 0'` measures it without).
 
     python benchmarks/tftp.py [--repeat N] [--rows 512,1468,8192,x16,ws16,rss]
 """

@@ -31,8 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "it every write request is refused)")
     parser.add_argument("--tftp-busy-poll", metavar="USEC", type=_busy_poll, default=None,
                         help="busy poll up to USEC microseconds for the next ACK of a lone "
-                        "lockstep TFTP transfer (TOML [tftp] busy_poll_us; off by default: "
-                        "faster on a fast link, but more CPU per MiB); 0 turns it off")
+                        "lockstep TFTP transfer (TOML [tftp] busy_poll_us; default 50; 0 turns "
+                        "it off); it only happens on links that answer that fast")
     parser.add_argument("--user", metavar="USER",
                         help="once the ports are bound, run as USER (default: nobody, as "
                         "dnsmasq; root keeps root); the TFTP tree and the configuration must "

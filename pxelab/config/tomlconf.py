@@ -12,7 +12,7 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     root = "/srv/tftp"
     # no_blocksize, mtu, max_transfers, single_port, port
     # upload_dir = "/srv/tftp-uploads"      # accept write requests into this directory
-    # busy_poll_us = 50                     # opt-in: poll up to 50 us for a fast client's ACK
+    # busy_poll_us = 50                     # poll up to 50 us for a fast client's ACK; 0: off
 
     [http]                                  # boot files over HTTP; off without a port
     port = 8080
