@@ -15,7 +15,8 @@ so findings and errors can name the line to fix. Lists keep the order of the con
       log_dhcp         bool            `log-dhcp`: dnsmasq-style per-packet log lines
       tftp             TftpSettings    enabled, root, no_blocksize, mtu, max_transfers,
                                        single_port, port, upload_dir (write requests land
-                                       there; None: every write request is refused)
+                                       there; None: every write request is refused),
+                                       busy_poll_us (50; 0: off)
       http             HttpConfig      port (None: off), root (None: the TFTP root), listen
       boot             [BootEntry]     `dhcp-boot`: file, server_name, server_address /
                                        server_host, tags; a URL file (`http://...`) is also
@@ -132,6 +133,9 @@ class TftpSettings:
     single_port: bool = False
     port: int = 69
     upload_dir: Path | None = None
+    # longest busy poll for a lone lockstep transfer's next ACK, microseconds; 0: off
+    # (serve/tftp_busypoll.py; benchmarks/tftp.py measures it paying for itself in CPU per MiB)
+    busy_poll_us: int = 50
 
 
 @dataclass

@@ -29,10 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tftp-upload-dir", metavar="DIR",
                         help="accept TFTP write requests into DIR (new files only; without "
                         "it every write request is refused)")
-    parser.add_argument("--tftp-busy-poll", metavar="USEC", type=_busy_poll, default=50,
-                        help="longest busy poll for the next ACK of a lone lockstep TFTP "
-                        "transfer, in microseconds (default 50; 0 turns it off); it only "
-                        "happens on links that answer that fast, and costs a CPU meanwhile")
+    parser.add_argument("--tftp-busy-poll", metavar="USEC", type=_busy_poll, default=None,
+                        help="busy poll up to USEC microseconds for the next ACK of a lone "
+                        "lockstep TFTP transfer (TOML [tftp] busy_poll_us; default 50; 0 turns "
+                        "it off); it only happens on links that answer that fast")
     parser.add_argument("--user", metavar="USER",
                         help="once the ports are bound, run as USER (default: nobody, as "
                         "dnsmasq; root keeps root); the TFTP tree and the configuration must "

@@ -12,6 +12,7 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     root = "/srv/tftp"
     # no_blocksize, mtu, max_transfers, single_port, port
     # upload_dir = "/srv/tftp-uploads"      # accept write requests into this directory
+    # busy_poll_us = 50                     # poll up to 50 us for a fast client's ACK; 0: off
 
     [http]                                  # boot files over HTTP; off without a port
     port = 8080
@@ -99,7 +100,7 @@ _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_in
         "delay", "tag_if", "ignore", "secure_boot", "http_boot"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
-             "upload_dir"},
+             "upload_dir", "busy_poll_us"},
     "http": {"port", "root", "listen", "header_timeout"},
     "range": {"address", "netmask", "tags", "set_tag"},
     "boot": {"file", "server_name", "server_address", "tags"},
@@ -248,6 +249,14 @@ def read_toml(path: str | Path) -> ServerConfig:
             if k in t:
                 setattr(tf, k, _typed(t[k], int, src, k))
         tf.port = _typed(t.get("port", 69), int, src, "port")
+        if "busy_poll_us" in t:
+            at = lines.key("busy_poll_us")
+            at = at if at.line else src
+            us = _typed(t["busy_poll_us"], int, at, "tftp.busy_poll_us")
+            if not 0 <= us <= 10000:
+                raise ConfigError(at, f"tftp.busy_poll_us: {us} is outside 0..10000 microseconds")
+            tf.busy_poll_us = us
+            cfg.sources["tftp.busy_poll_us"] = at
         if "upload_dir" in t:
             # checked here, so a start and a reload (SIGHUP) both name the line
             at = lines.key("upload_dir")

@@ -143,7 +143,7 @@ def serve(args: argparse.Namespace) -> int:
         interface=args.interface,
         single_port=args.tftp_single_port,
         max_blksize=args.tftp_max_blksize,
-        busy_poll_us=args.tftp_busy_poll,
+        busy_poll_us=50 if args.tftp_busy_poll is None else args.tftp_busy_poll,
         max_transfers=args.tftp_max_transfers,
         upload_dir=args.tftp_upload_dir,
     )

@@ -76,8 +76,9 @@ class PxeServer:
                 settings = replace(settings, max_transfers=t.max_transfers)
             if tftp_max_blksize:
                 settings = replace(settings, max_blksize=tftp_max_blksize)
-            if tftp_busy_poll_us is not None:
-                settings = replace(settings, busy_poll_us=tftp_busy_poll_us)
+            # the command line's --tftp-busy-poll over the file's [tftp] busy_poll_us
+            busy = tftp_busy_poll_us if tftp_busy_poll_us is not None else t.busy_poll_us
+            settings = replace(settings, busy_poll_us=busy)
             self.tftp = TftpServer(settings, self.events)
 
     async def start(self) -> None:

@@ -65,7 +65,9 @@ class TftpSettings:
     # together when first needed). None: one per CPU on a machine with more than one.
     workers: int | None = None
     # Longest busy poll for the next ACK of a threaded lockstep transfer, in microseconds
-    # (tftp_busypoll.py); 0 turns it off.
+    # (tftp_busypoll.py); 0 turns it off. Measured on 2 cores with the server and the client
+    # pinned apart, the server's CPU counted by cgroup (benchmarks/tftp.py): 2.2-2.6x the
+    # speed for no more CPU per MiB than without it (14.4 against 15.4 ms at blksize 1468).
     busy_poll_us: int = 50
 
 

@@ -10,6 +10,10 @@ into ~/.cache/pxelab/guest:
     kernel-arm64   linux-image-arm64's vmlinuz, an EFI application (uefi-arm64)
     initrd         gzip'd cpio (newc): busybox + /init, which prints
                    "PXELAB-GUEST-CMDLINE: <the contents of /proc/cmdline>" and powers off
+    initrd-64m     the same initrd padded with zeros to 64 MiB (made from `initrd` on first
+                   use, sparse on disk): the large initrd of the HTTP boot scenario and
+                   benchmark. The kernel skips NUL bytes after a compressed archive, so the
+                   guest boots as with the small one.
 
 Building again is a no-op while the recipe and init script are unchanged (a stamp holds their
 hash); several processes building at once serialise on a lock file.
@@ -37,6 +41,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[3]
 RECIPE_DIR = REPO / "vm" / "guest"
 ARTIFACTS = ("kernel-amd64", "kernel-686", "kernel-arm64", "initrd")
+# Derived artifacts: name -> (the artifact it is made from, its size in bytes).
+PADDED = {"initrd-64m": ("initrd", 64 << 20)}
 MARKER = "PXELAB-GUEST-CMDLINE: "
 
 
@@ -65,10 +71,41 @@ def recipe_hash(recipe_dir: Path = RECIPE_DIR) -> str:
 
 
 def artifact(name: str, cache: Path | None = None) -> Path:
-    """The path of a built artifact (one of ARTIFACTS), built if needed."""
+    """The path of a built artifact (one of ARTIFACTS or PADDED), built if needed."""
+    if name in PADDED:
+        base, size = PADDED[name]
+        return padded(build(cache)[base], cache_of(cache) / name, size)
     if name not in ARTIFACTS:
-        raise GuestError(f"unknown guest artifact {name!r} (one of {', '.join(ARTIFACTS)})")
+        known = ", ".join((*ARTIFACTS, *PADDED))
+        raise GuestError(f"unknown guest artifact {name!r} (one of {known})")
     return build(cache)[name]
+
+
+def cache_of(cache: Path | None) -> Path:
+    return cache or cache_dir()
+
+
+def padded(source: Path, dest: Path, size: int) -> Path:
+    """`source` followed by NUL bytes up to `size` (sparse: no disk is spent on the padding).
+
+    Linux's initramfs unpacker skips NUL bytes between and after archives (init/initramfs.c),
+    so a padded initrd boots as the original does while every byte still crosses the wire.
+    Made again when the source is newer or the size differs."""
+    src = source.stat()
+    if src.st_size > size:
+        raise GuestError(f"{source} is {src.st_size} bytes, more than the {size} to pad to")
+    if dest.exists():
+        st = dest.stat()
+        if st.st_size == size and st.st_mtime_ns >= src.st_mtime_ns:
+            return dest
+    with _locked(dest.parent / ".lock"):
+        tmp = dest.with_suffix(".tmp")
+        with open(tmp, "wb") as out:
+            out.write(source.read_bytes())
+            out.truncate(size)
+        tmp.chmod(0o644)
+        os.replace(tmp, dest)
+    return dest
 
 
 # --------------------------------------------------------------------------- apt of our own

@@ -80,8 +80,12 @@ def http_sent(events: Sequence[dict[str, Any]], roots: Iterable[str] = ()) -> li
     return [
         normalise_file(str(e["path"]), roots)
         for e in events
-        if e.get("service") == "http" and e.get("event") == "response" and e.get("status") == 200
-        and e.get("outcome") == "sent" and e.get("method") == "GET" and "path" in e
+        if e.get("service") == "http"
+        and e.get("event") == "response"
+        and e.get("status") == 200
+        and e.get("outcome") == "sent"
+        and e.get("method") == "GET"
+        and "path" in e
     ]
 
 

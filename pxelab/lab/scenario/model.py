@@ -111,7 +111,7 @@ class Tftp:
     efi64: bool = False  # syslinux.efi and its modules under efi64/
     # Files the menu names that only need to exist (scripted clients fetch them, never run them).
     placeholders: tuple[str, ...] = ()
-    # Tree path -> test guest artifact ("kernel-amd64", "kernel-686", "initrd").
+    # Tree path -> test guest artifact ("kernel-amd64", "kernel-686", "initrd", "initrd-64m").
     guest: dict[str, str] = field(default_factory=dict)
     # Rewrite PXELINUX configs for QEMU's serial console (None: when a client is a VM).
     vm_console: bool | None = None
@@ -650,7 +650,8 @@ def _expect(r: _Reader) -> Expect:
     return out
 
 
-GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "kernel-arm64", "initrd")
+# "initrd-64m": the initrd padded to 64 MiB (HTTP boot of a large initrd)
+GUEST_ARTIFACTS = ("kernel-amd64", "kernel-686", "kernel-arm64", "initrd", "initrd-64m")
 
 
 def _tftp(r: _Reader, base: Path) -> Tftp:
