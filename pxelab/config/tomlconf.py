@@ -84,8 +84,8 @@ from pxelab.config.model import (
 )
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
-        "secure_boot", "no_override", "tftp", "http", "range", "boot", "prompt", "service", "option", "match",
-        "delay", "tag_if", "ignore"}
+        "no_override", "tftp", "http", "range", "boot", "prompt", "service", "option", "match",
+        "delay", "tag_if", "ignore", "secure_boot"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
              "upload_dir"},
