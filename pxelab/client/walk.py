@@ -5,8 +5,9 @@
 
 Links in order: DHCP offers -> address (REQUEST/ACK) -> boot data (proxy offer, boot-server
 discovery on 4011, BINL or iPXE ProxyDHCPREQUEST) -> NBP over TFTP -> PXELINUX (core module,
-config search, menu, selected label). The first link that breaks ends the walk and is named in
-`failure` ({"link": ..., "message": ...}).
+config search, menu, selected label), or shim and GRUB (pxelab.client.grub: GRUB's server
+comes from the DHCPACK only, so behind a proxy the walk ends at `grub>`). The first link
+that breaks ends the walk and is named in `failure` ({"link": ..., "message": ...}).
 
 The client needs its leased address on the interface for port 4011 and TFTP (kernel sockets):
 if the interface has no IPv4 address, the walk adds the leased one for its own duration and
