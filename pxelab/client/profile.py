@@ -24,6 +24,9 @@ by a person without reading this code; the keys are:
 [tftp]   blksize (0: do not ask), tsize, probe ("" | "tsize"), probe_blksize, probe_error,
          timeout, retries
 [pxelinux] blksize, tsize (what PXELINUX itself sends on every RRQ)
+[shim]   files (what shim asks its own server for before its loader, in order), loader (the
+         second stage, from shim's own directory), blksize, tsize (shim's RRQ options)
+[grub]   blksize, tsize (GRUB's RRQ options; GRUB puts a leading '/' on every name)
 """
 
 from __future__ import annotations
@@ -103,12 +106,32 @@ class PxelinuxBehaviour:
 
 
 @dataclass(frozen=True)
+class ShimBehaviour:
+    # Debian 12 shim-signed (shim 16.1) under OVMF, tests/captures/ovmf-secureboot-shim-grub.pcap:
+    # these three (not found is fine), then the loader, all RRQ `blksize 512 windowsize 4`.
+    files: tuple[str, ...] = ("revocations_sku.efi", "revocations_sbat.efi",
+                              "shim_certificate_0.efi")
+    loader: str = "grubx64.efi"
+    blksize: int = 512
+    tsize: bool = False
+
+
+@dataclass(frozen=True)
+class GrubBehaviour:
+    # Debian 12 grubnetx64.efi.signed, same capture: RRQ `/path octet blksize 1024 tsize 0`.
+    blksize: int = 1024
+    tsize: bool = True
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
     dhcp: DhcpBehaviour = field(default_factory=DhcpBehaviour)
     tftp: TftpBehaviour = field(default_factory=TftpBehaviour)
     pxelinux: PxelinuxBehaviour = field(default_factory=PxelinuxBehaviour)
+    shim: ShimBehaviour = field(default_factory=ShimBehaviour)
+    grub: GrubBehaviour = field(default_factory=GrubBehaviour)
 
 
 class ProfileError(ValueError):
@@ -144,7 +167,7 @@ def parse_profile(text: str, name: str, source: str = "<profile>") -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: {exc}") from exc
-    extra = set(data) - {"description", "dhcp", "tftp", "pxelinux"}
+    extra = set(data) - {"description", "dhcp", "tftp", "pxelinux", "shim", "grub"}
     if extra:
         raise ProfileError(f"{source}: unknown section or key {sorted(extra)}")
     dhcp = _section(DhcpBehaviour, data.get("dhcp", {}), f"{source}: [dhcp]")
@@ -163,6 +186,8 @@ def parse_profile(text: str, name: str, source: str = "<profile>") -> Profile:
         dhcp=dhcp,
         tftp=tftp,
         pxelinux=_section(PxelinuxBehaviour, data.get("pxelinux", {}), f"{source}: [pxelinux]"),
+        shim=_section(ShimBehaviour, data.get("shim", {}), f"{source}: [shim]"),
+        grub=_section(GrubBehaviour, data.get("grub", {}), f"{source}: [grub]"),
     )
 
 

@@ -5,8 +5,9 @@
 
 Links in order: DHCP offers -> address (REQUEST/ACK) -> boot data (proxy offer, boot-server
 discovery on 4011, BINL or iPXE ProxyDHCPREQUEST) -> NBP over TFTP -> PXELINUX (core module,
-config search, menu, selected label). The first link that breaks ends the walk and is named in
-`failure` ({"link": ..., "message": ...}).
+config search, menu, selected label), or shim and GRUB (pxelab.client.grub: GRUB's server
+comes from the DHCPACK only, so behind a proxy the walk ends at `grub>`). The first link
+that breaks ends the walk and is named in `failure` ({"link": ..., "message": ...}).
 
 The client needs its leased address on the interface for port 4011 and TFTP (kernel sockets):
 if the interface has no IPv4 address, the walk adds the leased one for its own duration and
@@ -27,6 +28,7 @@ from typing import Any
 
 from pxelab.client import packet, tftp
 from pxelab.client.dhcp import DhcpClient, DhcpFailure, Link, Offer
+from pxelab.client.grub import Chain, GrubFailure, is_grub, is_shim
 from pxelab.client.profile import Profile
 from pxelab.client.pxelinux import Pxelinux, PxelinuxFailure
 
@@ -72,8 +74,9 @@ class WalkResult:
     tftp: list[dict[str, Any]] = field(default_factory=list)
     tftp_probe: dict[str, Any] | None = None
     pxelinux: dict[str, Any] | None = None
+    grub: dict[str, Any] | None = None  # shim and GRUB, when the NBP is one of them
     menu: dict[str, Any] | None = None
-    reached: str = ""  # "menu", "boot-file", "kernel", "local-boot"
+    reached: str = ""  # "menu", "boot-file", "kernel", "local-boot", "grub-prompt"
     menu_at: float | None = None  # seconds from start to the PXELINUX menu
     timeline: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -97,7 +100,7 @@ class WalkResult:
             "boot_server": self.boot_server, "boot_file": self.boot_file,
             "boot_path": self.boot_path, "boot_reply": self.boot_reply, "tftp": self.tftp,
             "tftp_probe": self.tftp_probe,
-            "pxelinux": self.pxelinux or {"search": []}, "menu": self.menu,
+            "pxelinux": self.pxelinux or {"search": []}, "grub": self.grub, "menu": self.menu,
             "reached": self.reached, "menu_at": self.menu_at,
             "elapsed": round(time.monotonic() - self.started, 3), "timeline": self.timeline,
         }
@@ -374,6 +377,8 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
     if mismatch:
         return res.fail("nbp", f"boot file {file_} {mismatch}")
     if posixpath.basename(file_).lower() not in PXELINUX_NBPS:
+        if is_shim(nbp.data) or is_grub(file_, nbp.data):
+            return _grub(opts, res, ack, tftp_server, file_, nbp.data, mac, arch, uuid, local)
         res.ok, res.reached = True, "boot-file"
         return res
     # PXELINUX reads 209/210 from the cached packets: the ACK, then the boot reply.
@@ -392,6 +397,41 @@ def _boot(opts: WalkOptions, res: WalkResult, client: DhcpClient, ack: packet.Re
             res.menu_at = next((e["t"] for e in res.timeline if e["phase"] == "menu"), None)
         return res.fail("pxelinux", str(exc))
     res.pxelinux = out.to_json()
+    res.menu = out.menu
+    res.menu_at = next((e["t"] for e in res.timeline if e["phase"] == "menu"), None)
+    res.ok = True
+    res.reached = "kernel" if out.selected else "menu"
+    return res
+
+
+def _grub(opts: WalkOptions, res: WalkResult, ack: packet.Reply, server: str, nbp: str,
+          data: bytes, mac: bytes, arch: int, uuid: bytes | None, local: str) -> WalkResult:
+    """shim (if the NBP is shim) and GRUB. GRUB reads the DHCPACK the firmware kept, `ack`
+    (the address server's), never the proxy's offer: see pxelab.client.grub."""
+    chain = Chain(opts.profile, lambda f: res.tftp.append(f.to_json()), res.log, localip=local)
+    image, image_data = nbp, data
+    try:
+        if is_shim(data):
+            image, image_data = chain.shim(server, nbp)
+            if not is_grub(image, image_data):
+                res.grub = chain.result.to_json()
+                res.ok, res.reached = True, "boot-file"
+                return res
+        # GRUB's option 97 is the ACK's (a full DHCP server like dnsmasq sends none).
+        ack_uuid = ack.options.get(97)
+        out = chain.grub(image=image, data=image_data, siaddr=ack.siaddr,
+                         sname=packet.c_string(ack.sname_field) if not ack.overload & 2 else "",
+                         ack_server=res.dhcp_server or "?", mac=mac, ip=res.address or "0.0.0.0",
+                         uuid=ack_uuid, arch=arch, select=opts.select)
+    except GrubFailure as exc:
+        res.grub = chain.result.to_json()
+        if chain.result.menu is not None:
+            res.menu = chain.result.menu
+            res.menu_at = next((e["t"] for e in res.timeline if e["phase"] == "menu"), None)
+        if exc.reached:
+            res.reached = exc.reached
+        return res.fail("grub", str(exc))
+    res.grub = out.to_json()
     res.menu = out.menu
     res.menu_at = next((e["t"] for e in res.timeline if e["phase"] == "menu"), None)
     res.ok = True

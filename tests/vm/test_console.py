@@ -187,3 +187,36 @@ def test_keys_for_typed_text():
     ]
     with pytest.raises(ValueError):
         char_to_key("é")
+
+
+# ovmf-grub-menu.raw: OVMF (Secure Boot, vm/uefi-x64-secureboot) -> shim -> Debian's GRUB 2.06
+# to the menu of tests/vm/data/ovmf-secureboot-shim-grub.grub.cfg; ovmf-grub-bar-moved.raw: the
+# same run after one Down key through QMP.
+GRUB_ENTRIES = ("Debian test guest", "Second entry", "More options")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 997, 1 << 20])
+def test_grub_menu_is_read_from_ovmfs_screen(chunk):
+    screen = replay("ovmf-grub-menu.raw", columns=100, rows=31, encoding="cp437", chunk=chunk)
+    menu = screen.menu()
+    assert menu is not None
+    assert menu.title == "GNU GRUB  version 2.06-13+deb12u2"
+    assert menu.entries == GRUB_ENTRIES
+    assert menu.highlighted == 0
+    # OVMF's column 100 (`ESC[05;:0H`) is read as a position, not drawn as text.
+    assert not any("0H" in line for line in screen.lines())
+
+
+def test_grub_highlight_follows_the_down_key():
+    screen = replay("ovmf-grub-bar-moved.raw", columns=100, rows=31, encoding="cp437")
+    menu = screen.menu()
+    assert menu is not None and menu.entries == GRUB_ENTRIES
+    assert menu.highlighted_label == "Second entry"
+
+
+def test_a_grub_box_cut_before_its_bottom_is_not_a_menu():
+    data = (DATA / "ovmf-grub-menu.raw").read_bytes()
+    cut = data.index(b"\xc0")  # the bottom-left corner
+    screen = Screen(100, 31, "cp437")
+    screen.feed(data[:cut], 0.0)
+    assert screen.menu() is None

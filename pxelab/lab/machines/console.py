@@ -51,6 +51,16 @@ _ESCAPE = re.compile(
 # An escape cut off at the end of a chunk: held back until the rest arrives.
 _PARTIAL_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[()*+%]|[ -/]*)?$")
 
+# OVMF's terminal writes a cursor position's column as two digits, so column 100 goes out as
+# ":0" ('0' + 10): `ESC[05;:0H` (seen drawing GRUB's 100-column menu, tests/vm/data/
+# ovmf-grub-menu.raw). Read as the number it means, else pyte prints "0H" on the screen.
+_OVMF_COLUMN = re.compile(r"\x1b\[(\d+);([:-?])(\d)H")
+
+
+def _ovmf_column(m: re.Match[str]) -> str:
+    return f"\x1b[{m.group(1)};{(ord(m.group(2)) - 48) * 10 + int(m.group(3))}H"
+
+
 BOX_VERTICAL = "│║|"
 BOX_CORNERS_TOP = "┌╔"
 BOX_TEE_LEFT = "├╠╟"
@@ -135,12 +145,14 @@ class Screen:
         self._times: list[float] = []
 
     def feed(self, data: bytes, when: float) -> None:
-        text = self._decoder.decode(data)
-        self._stream.feed(text)
-        text = self._pending + text
+        # An escape cut off at the end of a chunk waits for its rest (pyte could take it in
+        # pieces, but OVMF's column fix below needs the whole sequence).
+        text = self._pending + self._decoder.decode(data)
         cut = _PARTIAL_ESCAPE.search(text)
         self._pending = text[cut.start() :] if cut else ""
         text = text[: cut.start()] if cut else text
+        text = _OVMF_COLUMN.sub(_ovmf_column, text)
+        self._stream.feed(text)
         plain = _ESCAPE.sub("", text)
         if plain:
             self._offsets.append(self._plain_len)
@@ -177,8 +189,9 @@ class Screen:
         return "\n".join([rule, *(f"|{line}|" for line in self.screen.display), rule])
 
     def menu(self) -> Menu | None:
-        """The menu.c32 box on screen: title rows above the separator, entries below it."""
-        return parse_menu(self.screen)
+        """The menu on screen: menu.c32's box (title rows above a separator, entries below),
+        else GRUB's (a box of entries, the heading above it)."""
+        return parse_menu(self.screen) or parse_grub_menu(self.screen)
 
 
 def parse_menu(screen: pyte.Screen) -> Menu | None:
@@ -220,6 +233,48 @@ def parse_menu(screen: pyte.Screen) -> Menu | None:
         display[r][left + 1 : _right_border(display[r], left)].strip() for r in entry_rows
     )
     return Menu(" ".join(title_rows), entries, _highlighted(screen, entry_rows, left))
+
+
+def parse_grub_menu(screen: pyte.Screen) -> Menu | None:
+    """GRUB's text menu (normal/menu_text.c), as OVMF shows it (tests/vm/data/ovmf-grub-*.raw):
+
+                 GNU GRUB  version 2.06-13+deb12u2        <- the heading: the title here
+     ┌──────────────────────────────────────┐
+     │*Debian test guest                    │             <- '*': the highlighted entry
+     │ Second entry                         │                (also drawn in reverse colours)
+     └──────────────────────────────────────┘
+
+    No separator inside the box (that is menu.c32's); submenus look like entries (GRUB 2.06
+    marks nothing). An arrow GRUB draws at the right border when entries scroll is ignored.
+    """
+    display = screen.display
+    top = next(
+        ((r, c) for r, line in enumerate(display) for c, ch in enumerate(line)
+         if ch in BOX_CORNERS_TOP),
+        None,
+    )  # fmt: skip
+    if top is None:
+        return None
+    row0, left = top
+    rows: list[int] = []
+    for r in range(row0 + 1, len(display)):
+        mark = display[r][left] if left < len(display[r]) else " "
+        if mark in BOX_CORNERS_BOTTOM:
+            break
+        if mark not in BOX_VERTICAL:
+            return None  # a separator (menu.c32) or a box still being drawn
+        if display[r][left + 1 : _right_border(display[r], left)].strip():
+            rows.append(r)
+    else:
+        return None
+    if not rows:
+        return None
+    texts = [display[r][left + 1 : _right_border(display[r], left)] for r in rows]
+    stars = [i for i, t in enumerate(texts) if t.startswith("*")]
+    entries = tuple(t[1:].strip() for t in texts)
+    heading = [line.strip() for line in display[:row0] if line.strip()]
+    highlighted = stars[0] if len(stars) == 1 else _highlighted(screen, rows, left)
+    return Menu(heading[-1] if heading else "", entries, highlighted)
 
 
 def _right_border(line: str, left: int) -> int:

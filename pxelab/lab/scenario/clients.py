@@ -136,12 +136,18 @@ def render_probe(data: dict[str, Any], client: Client) -> str:
             mark = ">" if menu.get("default") in (e.get("label"), e.get("text")) else " "
             lines.append("|" + f" {mark} {text}".ljust(width) + "|")
         lines.append("+" + "-" * width + "+")
-    sel = (data.get("pxelinux") or {}).get("selected")
+    sel = _selected(data)
     if sel:
-        lines.append(f"  booted label {sel.get('label')}: command line {sel.get('append')!r}")
+        cmd = sel.get("cmdline") or sel.get("append")
+        lines.append(f"  booted label {sel.get('label')}: command line {cmd!r}")
         for f in sel.get("files") or []:
             state = f"{f.get('bytes')} bytes" if f.get("found") else "NOT FOUND"
             lines.append(f"    {f.get('role')} {f.get('path')}: {state}")
+    shim = (data.get("grub") or {}).get("shim")
+    if shim:
+        lines.append(f"  shim from {shim.get('server')}: loader {shim.get('loader')}")
+    if data.get("reached") == "grub-prompt":
+        lines.append("  grub>")
     if data.get("reached") == "local-boot":
         lines.append("  local boot: the client leaves network boot")
     if not data.get("ok", False):
@@ -160,9 +166,18 @@ def failure_reason(data: dict[str, Any]) -> str:
     return "probe did not reach a menu or a booted file"
 
 
+def _selected(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The entry the probe booted: PXELINUX's label or GRUB's menuentry."""
+    for loader in ("pxelinux", "grub"):
+        sel = (data.get(loader) or {}).get("selected")
+        if isinstance(sel, dict):
+            return sel
+    return None
+
+
 def _cmdline(data: dict[str, Any]) -> str | None:
     """The command line the selected entry would boot with, as the probe reports it."""
-    candidates = [(data.get("pxelinux") or {}).get("selected"), data.get("boot")]
+    candidates = [_selected(data), data.get("boot")]
     for sel in candidates:
         if isinstance(sel, dict):
             for k in ("cmdline", "append", "command_line"):
@@ -260,7 +275,7 @@ class ScriptedClient:
                 if problem:
                     raise StepFailure(where, _menu_text(step.value), problem, screen)
             elif step.action == "select":
-                if not (data.get("pxelinux") or {}).get("selected"):
+                if not _selected(data):
                     raise StepFailure(where, f"entry {step.value!r} booted",
                                       failure_reason(data), screen)
             elif step.action == "expect_cmdline":
