@@ -72,7 +72,8 @@ def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> Any:
     proc = host.popen([_tool("dnsmasq"), "-k", "-C", str(conf), "--pid-file",
                        f"--log-facility={log}", f"--dhcp-leasefile={leases}", "--user=root",
                        # one uid mapped (rootless): setgroups() is denied, no group change
-                       "--group=" if single_uid() else "--group=root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       "--group=" if single_uid() else "--group=root"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "started" in log.read_text(errors="replace"):
