@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pxelab.lab.network.userns import single_uid
 from pxelab.wire import dhcp
 from tests.conftest import require_tool
 from tests.proxy.helpers import request
@@ -122,6 +123,8 @@ def _run_lab(tmp_path: Path, which: str) -> dict[str, list[dict]]:
         if which == "dnsmasq":
             argv = [require_tool("dnsmasq"), "-k", "-9", f"--conf-file={conf}", "--pid-file",
                     "--log-facility=-"]
+            if single_uid():  # rootless: no other uid or group to change to
+                argv += ["--user=root", "--group="]
         else:
             argv = [sys.executable, "-m", "pxelab", "serve", "--user", "root",
                 "--dnsmasq-conf", str(conf)]
