@@ -17,7 +17,7 @@ from pxelab.lab.network.topology import Lab, check_privileges, cleanup
 from pxelab.lab.network.userns import single_uid
 from tests.conftest import require_tool
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 
 def netns_names() -> set[str]:

@@ -165,7 +165,7 @@ def _summary(reply: dict) -> dict:
     }
 
 
-@pytest.mark.root
+@pytest.mark.lab
 @pytest.mark.parametrize("name", [c[0] for c in CASES])
 def test_same_answer_as_dnsmasq(replies: dict, name: str) -> None:
     ours, theirs = replies["pxelab"][name], replies["dnsmasq"][name]
