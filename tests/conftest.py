@@ -76,12 +76,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else ROOT_REASON + "; this run is root only inside a user namespace"
     )
     lab_skip = None
-    if any("lab" in item.keywords for item in items):
+    # Markers, not keywords: every item under tests/lab/ has the keyword "lab" (its package).
+    if any(item.get_closest_marker("lab") for item in items):
         lab_skip = _lab_skip(config)
     for item in items:
-        if "root" in item.keywords:
+        if item.get_closest_marker("root"):
             item.add_marker(root_skip)
-        elif lab_skip and "lab" in item.keywords:
+        elif lab_skip and item.get_closest_marker("lab"):
             item.add_marker(lab_skip)
 
 
