@@ -80,8 +80,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if any(item.get_closest_marker("lab") for item in items):
         lab_skip = _lab_skip(config)
     for item in items:
-        if item.get_closest_marker("root"):
-            item.add_marker(root_skip)
+        if root := item.get_closest_marker("root"):
+            # `@pytest.mark.root(reason="...")`: what exactly needs host root, said first.
+            why = root.kwargs.get("reason")
+            skip = pytest.mark.skip(reason=f"needs host root: {why}") if why else root_skip
+            item.add_marker(skip)
         elif lab_skip and item.get_closest_marker("lab"):
             item.add_marker(lab_skip)
 

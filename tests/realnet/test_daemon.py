@@ -142,8 +142,7 @@ def daemon() -> Iterator[Daemon]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-# root: the daemon drops to `nobody`, a uid a user namespace of one uid does not have
-@pytest.mark.root
+@pytest.mark.root(reason="drops to `nobody`, a uid no one-uid user namespace has")
 def test_serves_as_nobody_after_binding(daemon: Daemon) -> None:
     from pxelab.serve.privileges import status_ids
 
@@ -211,8 +210,7 @@ def _task_ids(pid: int, tid: str) -> tuple[tuple[int, ...], str]:
     return uid, cap
 
 
-# root: the daemon fixture runs `--user nobody` (a uid no one-uid namespace has)
-@pytest.mark.root
+@pytest.mark.root(reason="the daemon fixture runs `--user nobody` (a uid no one-uid namespace has)")
 def test_sighup_new_prompt_while_a_transfer_is_in_flight(daemon: Daemon) -> None:
     out, mark, go = (daemon.work / "big.out", daemon.work / "held", daemon.work / "go")
     client = daemon.cl.popen(
@@ -253,8 +251,7 @@ def _check_findings(daemon: Daemon, text: str) -> list[str]:
             if ": error: " in line]
 
 
-# root: the daemon fixture runs `--user nobody` (a uid no one-uid namespace has)
-@pytest.mark.root
+@pytest.mark.root(reason="the daemon fixture runs `--user nobody` (a uid no one-uid namespace has)")
 def test_broken_configuration_is_refused_with_check_findings(daemon: Daemon) -> None:
     good = daemon.conf.read_text()
     # a boot file that is not in the tree, then a line the reader cannot use: what
@@ -284,8 +281,7 @@ def test_broken_configuration_is_refused_with_check_findings(daemon: Daemon) -> 
     assert _value(m, "pxelab_config_reloads_total", result="rejected") == 3
 
 
-# root: drops to `nobody` keeping only the unit's capabilities (another uid, host root)
-@pytest.mark.root
+@pytest.mark.root(reason="drops to `nobody` keeping the unit's capabilities (another uid)")
 def test_unit_capabilities_are_enough() -> None:
     """Started as root with only the unit's bounding set (CAP_NET_BIND_SERVICE, CAP_SETUID,
     CAP_SETGID: not even CAP_NET_RAW, this kernel binds to a device without it), the server
@@ -364,8 +360,7 @@ def test_metric_labels_stay_bounded() -> None:
         parse_address("localhost:http")
 
 
-# root: the TFTP server drops to `nobody` (a uid no one-uid namespace has)
-@pytest.mark.root
+@pytest.mark.root(reason="the TFTP server drops to `nobody` (a uid no one-uid namespace has)")
 def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 

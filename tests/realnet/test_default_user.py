@@ -25,8 +25,7 @@ def test_user_default_is_nobody_and_root_keeps_root() -> None:
     assert _user("no-such-user-here") == "no-such-user-here"  # refused later, by name
 
 
-# root: the point is the drop to `nobody`, a uid a one-uid user namespace does not have
-@pytest.mark.root
+@pytest.mark.root(reason="drops to `nobody`, a uid no one-uid user namespace has")
 def test_serve_without_user_runs_as_nobody() -> None:
     root = Path(tempfile.mkdtemp(prefix="pxelab-user-"))
     try:
