@@ -28,6 +28,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "qemu-system-x86", "/usr/bin/qemu-system-x86_64", "QEMU boots (pc-bios, uefi-x64, wyse-sx0)"
     ),
     Requirement("ipxe-qemu", "/usr/lib/ipxe/qemu/pxe-rtl8139.rom", "iPXE option ROMs for QEMU"),
+    Requirement("ipxe", "/usr/lib/ipxe/snponly.efi", "iPXE for UEFI HTTP Boot (uefi-http-boot)"),
     Requirement("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "UEFI boots (uefi-x64, uefi-x64-edk2)"),
     Requirement("qemu-system-arm", "/usr/bin/qemu-system-aarch64", "ARM64 UEFI boots (uefi-arm64)"),
     Requirement("qemu-efi-aarch64", "/usr/share/AAVMF/AAVMF_CODE.fd", "AAVMF for uefi-arm64"),

@@ -18,7 +18,9 @@ so findings and errors can name the line to fix. Lists keep the order of the con
                                        there; None: every write request is refused)
       http             HttpConfig      port (None: off), root (None: the TFTP root), listen
       boot             [BootEntry]     `dhcp-boot`: file, server_name, server_address /
-                                       server_host, tags
+                                       server_host, tags; a URL file (`http://...`) is also
+                                       what UEFI HTTP Boot clients get
+      http_boot        [HttpBootEntry] TOML `http_boot`: url, arch (None = any), tags
       options          [DhcpOption]    `dhcp-option(-force,-pxe)`: number, value bytes, vendor
                                        (option-43 encapsulation for that vendor class),
                                        encap, force, tags; each pxe-prompt is here too
@@ -51,12 +53,22 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 DEFAULT_VENDOR_CLASS = "PXEClient"
+# UEFI HTTP Boot clients send option 60 "HTTPClient:Arch:xxxxx:UNDI:003000"; EDK2 takes an offer
+# as an HTTP offer when its option 60 begins with these 10 bytes (HttpBootDhcp4.c).
+HTTP_VENDOR_CLASS = "HTTPClient"
 
 # Client System Architecture names dnsmasq accepts in pxe-service, by number (PXE 2.1 / RFC 4578).
 CSA_NAMES: tuple[str, ...] = (
     "x86PC", "PC98", "IA64_EFI", "Alpha", "Arc_x86", "Intel_Lean_Client",
     "IA32_EFI", "x86-64_EFI", "Xscale_EFI", "BC_EFI", "ARM32_EFI", "ARM64_EFI",
 )
+
+# HTTP Boot client architectures (option 93, IANA "Processor Architecture Types"), by the
+# name a TOML `[http_boot]` table uses: the "boot from HTTP" twin of each UEFI architecture.
+HTTP_ARCH_NAMES: dict[str, int] = {
+    "ia32": 15, "x64": 16, "ebc": 17, "arm32": 18, "arm64": 19, "riscv32": 26, "riscv64": 28,
+    "loongarch64": 40,
+}
 
 Tags = tuple[str, ...]
 
@@ -141,6 +153,23 @@ class BootEntry:
     server_name: str | None = None
     server_address: IPv4Address | None = None
     server_host: str | None = None  # a name given where the address goes; resolved at serve time
+    tags: Tags = ()
+    source: Source = NO_SOURCE
+
+
+def is_url(name: str | None) -> bool:
+    """A boot file that is a URL (`http://...`, `https://...`), not a TFTP path."""
+    return bool(name) and "://" in name  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class HttpBootEntry:
+    """TOML `http_boot = URL` (arch None: every HTTP Boot client) or `[http_boot]` ARCH = URL:
+    the boot URL a UEFI HTTP Boot client gets. `{server}` in it is the address the request
+    came in on."""
+
+    url: str
+    arch: int | None = None
     tags: Tags = ()
     source: Source = NO_SOURCE
 
@@ -289,6 +318,7 @@ class ServerConfig:
     tftp: TftpSettings = field(default_factory=TftpSettings)
     http: HttpConfig = field(default_factory=HttpConfig)
     boot: list[BootEntry] = field(default_factory=list)
+    http_boot: list[HttpBootEntry] = field(default_factory=list)
     options: list[DhcpOption] = field(default_factory=list)
     no_override: bool = False
     prompts: list[PxePrompt] = field(default_factory=list)

@@ -39,6 +39,38 @@ pxe_uefi_workaround, find_boot), checked field by field against a captured dnsma
   changes nothing here.
 - Service architecture match is exact (a service for CSA 7 is not offered to arch 9), as in
   dnsmasq.
+- `{server}` in a URL boot file (`dhcp-boot=tag:ipxe,http://{server}:8080/boot.ipxe`, TOML
+  `http_boot`) becomes the address the request came in on, so one configuration serves every
+  interface; a TFTP file name (no `://`) is sent as written.
+
+UEFI HTTP Boot (deliberate difference from dnsmasq): a client whose option 60 begins with
+"HTTPClient" (EDK2's HTTPClient:Arch:00016:UNDI:003000) is answered on port 67 with a proxy
+offer: yiaddr 0, options 53, 54, 60 "HTTPClient", 97 echoed, the boot URL in the file field
+(option 67 as well when it is longer than the field's 127 bytes), no 43. What EDK2's
+HttpBootDxe (NetworkPkg/HttpBootDxe/HttpBootDhcp4.c, HttpBootParseDhcp4Packet and
+HttpBootSelectDhcpOffer) needs from such an offer, and so what this sends:
+  - yiaddr 0 makes it a proxy offer; option 60 must begin with the 10 bytes "HTTPClient"
+    (CompareMem of 10, so "HTTPClient" exactly is enough) or it is no HTTP offer at all, and a
+    proxy offer that is no HTTP offer is dropped;
+  - the URI comes from option 67 when present, else from the file field (unless overloaded);
+    an HTTP offer without one is dropped, and so is one whose URI does not parse;
+  - a URI whose host is an IPv4 address is HttpOfferTypeProxyIpUri, used together with the
+    router's plain offer (DhcpOnly or DhcpDns): the router is never touched. A host name makes
+    HttpOfferTypeProxyNameUri, used only when the router's offer carries DNS servers (6);
+  - offers are collected for the whole first DHCP window (4 s), and the firmware then
+    REQUESTs the router's offer only: the proxy is never asked again, on 67 or 4011;
+  - a packet over 1472 bytes is ignored.
+The URL is the TOML `http_boot` entry for the client's architecture (then the one for every
+architecture), else the dhcp-boot entry chosen by tags as above among those whose file is a
+URL (a TFTP file name would make EDK2 drop the offer). No URL configured: no answer.
+dnsmasq 2.90 stays silent in proxy mode with the lines people write for HTTP Boot
+(`dhcp-vendorclass=set:http,HTTPClient`, `dhcp-option-force=tag:http,60,HTTPClient`,
+`dhcp-boot=tag:http,http://...`): its is_pxe_client() matches option 60 only against
+dhcp-pxe-vendor (default "PXEClient"), so it never reaches its proxy code, and
+`dhcp-option-force` lines are never sent by a proxy anyway. pxelab answers them, which is what
+lets HTTP Boot work behind a router nobody may touch. (Measured in tests/proxy/
+test_http_boot_lab.py: adding `dhcp-pxe-vendor=PXEClient,HTTPClient` does make dnsmasq's proxy
+answer, with the same bytes as pxelab's offer; it still has no HTTP server for the URL.)
 """
 
 from __future__ import annotations
@@ -48,9 +80,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from pxelab.boot.model import (
+    HTTP_VENDOR_CLASS,
     DhcpOption,
     ProxyRange,
     ServerConfig,
+    is_url,
     tags_match,
     tags_match_wild,
 )
@@ -67,6 +101,8 @@ from pxelab.wire.pxe import (
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
 ZERO4 = b"\0\0\0\0"
+HTTP_CLIENT = HTTP_VENDOR_CLASS.encode()
+SERVER_PLACEHOLDER = "{server}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +153,7 @@ class _Plan:
     siaddr_text: str = ""
     vendor: str = ""
     delay: int = 0
+    ignored: str = ""  # not "": no answer, and why (an HTTP Boot client without a URL)
 
 
 class ProxyPolicy:
@@ -245,7 +282,9 @@ class ProxyPolicy:
         mtype = req.message_type
         if not req.cookie or mtype == 0:
             return Decision("ignored", reason="BOOTP request (a proxy answers only DHCP)")
-        vendor = self.pxe_vendor(req)
+        v60 = req.options.get(60)
+        http = v60 is not None and v60[:10] == HTTP_CLIENT
+        vendor = HTTP_CLIENT if http else self.pxe_vendor(req)
         arch = req.arch
         if vendor is None:
             return Decision("ignored", reason="not a PXE client (no PXE vendor class)",
@@ -285,6 +324,10 @@ class ProxyPolicy:
             if tags_match(rule.tags, tags):
                 return Decision("ignored", reason=f"dhcp-ignore ({rule.source})", arch=arch,
                                 vendor=vendor.decode(), tags=frozen)
+        if http and req.port == 4011:
+            return Decision("ignored", reason="HTTP Boot client on port 4011 (HTTP Boot has "
+                            "no boot server discovery)", arch=arch, vendor=vendor.decode(),
+                            tags=frozen)
         if req.port == 4011 and mtype in (REQUEST, INFORM):
             item = find_boot_item(req.options.get(43))
             if item is not None:
@@ -302,11 +345,17 @@ class ProxyPolicy:
         key = (req.port, mtype == DISCOVER, arch, tkey, vendor, local, req.options.get(60))
         plan = self._cache.get(key)
         if plan is None:
-            plan = self._proxy_plan(req, local, vendor, arch, tags, mtype)
+            if http:
+                plan = self._http_plan(local, arch, tags, mtype)
+            else:
+                plan = self._proxy_plan(req, local, vendor, arch, tags, mtype)
             plan.delay = self.delay_for(tags)
             if len(self._cache) > 4096:
                 self._cache.clear()
             self._cache[key] = plan
+        if plan.ignored:
+            return Decision("ignored", reason=plan.ignored, arch=arch, vendor=plan.vendor,
+                            tags=frozen)
         # dnsmasq: a DISCOVER, or a client without an address, gets a broadcast answer
         if mtype == DISCOVER or req.ciaddr == ZERO4:
             flags, ciaddr = req.flags | 0x8000, ZERO4
@@ -393,7 +442,7 @@ class ProxyPolicy:
             elif boot.server_host:
                 siaddr = self._server_of(boot.server_host, None)
             if boot.file:
-                file = boot.file.encode()[:127]
+                file = with_server(boot.file, local).encode()[:127]
         reply_type = OFFER if mtype == DISCOVER else ACK
         tail = b""
         v60 = req.options.get(60, b"")
@@ -405,6 +454,42 @@ class ProxyPolicy:
                                  head=_head(reply_type, local, vendor), tail=tail)
         return _Plan(reply_type, template, file.decode(errors="replace"),
                      str(IPv4Address(siaddr)), vendor.decode())
+
+    def http_url(self, arch: int, tags: Tagset) -> str | None:
+        """The boot URL for an HTTP Boot client (`{server}` not yet replaced): the last TOML
+        http_boot entry for its architecture, else the last for any architecture (each
+        tag-matched), else the dhcp-boot entry chosen as _find_boot does among URL files."""
+        for want in (arch, None):
+            for e in reversed(self.cfg.http_boot):
+                if e.arch == want and tags_match(e.tags, tags):
+                    return e.url
+        urls = [b for b in self.cfg.boot if is_url(b.file)]
+        for b in reversed(urls):
+            if b.tags and tags_match(b.tags, tags):
+                return b.file
+        for b in reversed(urls):
+            if not b.tags:
+                return b.file
+        return None
+
+    def _http_plan(self, local: Local, arch: int, tags: Tagset, mtype: int) -> _Plan:
+        """The UEFI HTTP Boot proxy offer (see the module docstring for what EDK2 needs)."""
+        vendor = HTTP_VENDOR_CLASS
+        url = self.http_url(arch, tags)
+        if url is None:
+            return _Plan(0, ReplyTemplate(), "", vendor=vendor, ignored=(
+                "HTTP Boot client, but no boot URL for it (dhcp-boot=tag:...,http://... "
+                "or TOML http_boot)"))
+        raw = with_server(url, local).encode()
+        reply_type = OFFER if mtype == DISCOVER else ACK
+        if len(raw) <= 127:
+            file, tail = raw, b""
+        else:  # EDK2 reads option 67 before the file field; it adds the NUL itself
+            file, tail = b"", tlv(67, raw[:255])
+        template = ReplyTemplate(siaddr=local.address.packed, file=file,
+                                 head=_head(reply_type, local, HTTP_CLIENT), tail=tail)
+        return _Plan(reply_type, template, raw.decode(errors="replace"),
+                     str(local.address), vendor)
 
     def _pxe_only_options(self, tags: Tagset, local: Local) -> list[tuple[int, bytes]]:
         """dnsmasq's "dhcp-option-pxe ONLY" options (option_filter in PXE mode): per option
@@ -519,6 +604,13 @@ class ProxyPolicy:
 # ---------------------------------------------------------------------- helpers
 
 
+def with_server(name: str, local: Local) -> str:
+    """A URL boot file with `{server}` replaced by the address the request came in on."""
+    if SERVER_PLACEHOLDER in name and "://" in name:
+        return name.replace(SERVER_PLACEHOLDER, str(local.address))
+    return name
+
+
 def _why_not(mtype: int, port: int) -> str:
     names = {1: "DISCOVER", 3: "REQUEST", 4: "DECLINE", 7: "RELEASE", 8: "INFORM"}
     name = names.get(mtype, f"message type {mtype}")
@@ -602,4 +694,4 @@ def _net(r: ProxyRange, *, local: Local | None = None, guess: bool = False) -> I
     return IPv4Network(f"{r.address}/32")
 
 
-__all__ = ["BadValueError", "Decision", "Local", "ProxyPolicy"]
+__all__ = ["BadValueError", "Decision", "Local", "ProxyPolicy", "with_server"]

@@ -26,6 +26,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(as the TOML configuration's secure_boot = true)",
     )
     parser.add_argument(
+        "--probe-urls", action="store_true",
+        help="ask each URL boot file's server for it (HEAD and GET, no redirect followed): an "
+        "HTTP Boot URL that redirects or has no Content-Length is an error",
+    )
+    parser.add_argument(
         "--user",
         help="the user the TFTP server drops to, whose permissions the tree needs (default: "
         "the configuration's user= line, else nobody, dnsmasq's default)",
@@ -43,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"pxelab check: error: {exc}", file=sys.stderr)
         return 2
     return check_file(Path(args.config or args.dnsmasq_conf), toml=bool(args.config),
-                      user=args.user, who=who, secure_boot=args.secure_boot)
+                      user=args.user, who=who, secure_boot=args.secure_boot,
+                      probe=args.probe_urls)

@@ -35,6 +35,7 @@ from pxelab.boot.pxelinux import (
     with_libraries,
 )
 from pxelab.config.check_grub import check_grub, grub_chain
+from pxelab.config.check_http import check_http
 from pxelab.config.check_nbp import check_nbp
 from pxelab.config.model import ServerConfig, Source
 
@@ -682,6 +683,7 @@ def check(cfg: ServerConfig, *, user: str | None = None) -> Report:
         checker.check_boot_files()
         if checker.remote:
             report.summary.append(f"{len(checker.remote)} URL(s) not checked (fetched over HTTP)")
+    check_http(cfg, report)
     return report
 
 

@@ -39,7 +39,8 @@ def identity(
 
 
 def _report(
-    path: Path, toml: bool, user: str | None, who: ClientIdentity | None, secure_boot: bool
+    path: Path, toml: bool, user: str | None, who: ClientIdentity | None, secure_boot: bool,
+    probe: bool = False,
 ) -> Report:
     report = Report()
     if not path.is_file():
@@ -60,6 +61,10 @@ def _report(
         return report
     cfg.secure_boot = cfg.secure_boot or secure_boot
     report = check(cfg, user=user)
+    if probe:  # only when asked: this makes HTTP requests (pxelab.config.check_http)
+        from pxelab.config.check_http import probe_urls
+
+        report.summary.append(f"{probe_urls(cfg, report)} URL(s) asked for")
     if who is not None:
         report.chain = client_chain(cfg, who, report)
     return report
@@ -68,9 +73,10 @@ def _report(
 def check_file(
     path: Path, *, toml: bool = False, user: str | None = None,
     who: ClientIdentity | None = None, out: TextIO | None = None, secure_boot: bool = False,
+    probe: bool = False,
 ) -> int:
     out = out or sys.stdout
-    report = _report(path, toml, user, who, secure_boot)
+    report = _report(path, toml, user, who, secure_boot, probe)
     for finding in report.findings:
         print(finding, file=out)
     if report.chain:

@@ -12,6 +12,11 @@ Every line has an outcome: it is applied, or a `ConfigWarning` names file, line 
 Option values (`dhcp-option`, `dhcp-match`) are typed as dnsmasq types them: digits only are a
 decimal number (1, 2 or 4 bytes by size, or by a trailing `b`/`s`/`i`), colon-separated hex
 is bytes, dotted quads are addresses, anything else (or anything quoted) is a string.
+UEFI HTTP Boot lines (`dhcp-vendorclass=set:http,HTTPClient`,
+`dhcp-option-force=tag:http,60,HTTPClient`, `dhcp-boot=tag:http,http://...`) are read as
+they are: the tag rule and the URL boot entry as any other, and the option-60 line without the
+"not sent" warning, since pxelab's proxy answers HTTP Boot clients with 60 HTTPClient and the
+URL (dnsmasq's proxy does not answer them: see pxelab/boot/policy.py).
 Decision on the seed's `dhcp-option=vendor:PXEClient,6,2b`: dnsmasq reads "2b" as the decimal
 2 with the byte-size suffix `b`, not as hex 0x2b, and sends its own computed 43.6 first and
 this 43.6 = 2 after it. pxelab reads it the same way and sends the same bytes (clients read
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from pxelab.config.model import (
     CSA_NAMES,
+    HTTP_VENDOR_CLASS,
     BootEntry,
     ConfigError,
     DhcpOption,
@@ -651,6 +657,9 @@ class _Reader:
         if pxe and (vendor is not None or encap is not None):
             self.cfg.warn(source, name, "vendor:/encap: options of dhcp-option-pxe are not "
                           "supported; use dhcp-option=vendor:... for option 43")
+        elif vendor is None and not pxe and number == 60 and value.data.startswith(
+                HTTP_VENDOR_CLASS.encode()):
+            pass  # honoured: pxelab's answer to an HTTP Boot client carries 60 HTTPClient
         elif vendor is None and not pxe:
             self.cfg.warn(source, name, (
                 "not sent: a proxy reply carries only option-43 (vendor:) sub-options, "

@@ -19,6 +19,15 @@ dnsmasq.conf, for people who start fresh. Example (the seed's setup):
     # listen = "192.168.10.20"              # default: the TFTP address
     # header_timeout = 20                   # seconds to send a whole request head
 
+    # UEFI HTTP Boot: the URL a client with option 60 "HTTPClient" gets in the proxy offer;
+    # {server} is the address the request came in on (pxelab's own HTTP server). Either one
+    # URL for every architecture (a top-level key, before the first table):
+    #   http_boot = "http://{server}:8080/efi64/snponly.efi"
+    # or one per architecture (ia32, x64, ebc, arm32, arm64, riscv32, riscv64, loongarch64, or
+    # the option-93 number as a quoted key):
+    [http_boot]
+    x64 = "http://{server}:8080/efi64/snponly.efi"
+
     [[range]]
     address = "192.168.10.20"               # netmask = "255.255.255.0", tags, set_tag
 
@@ -68,9 +77,11 @@ from typing import Any
 
 from pxelab.config.model import (
     CSA_NAMES,
+    HTTP_ARCH_NAMES,
     BootEntry,
     ConfigError,
     DhcpOption,
+    HttpBootEntry,
     IgnoreRule,
     ProxyRange,
     PxePrompt,
@@ -85,7 +96,7 @@ from pxelab.config.model import (
 
 _TOP = {"log_dhcp", "vendor_classes", "interfaces", "listen_addresses", "bind_interfaces",
         "no_override", "tftp", "http", "range", "boot", "prompt", "service", "option", "match",
-        "delay", "tag_if", "ignore", "secure_boot"}
+        "delay", "tag_if", "ignore", "secure_boot", "http_boot"}
 _TABLE_KEYS = {
     "tftp": {"enabled", "root", "no_blocksize", "mtu", "max_transfers", "single_port", "port",
              "upload_dir"},
@@ -273,6 +284,8 @@ def read_toml(path: str | Path) -> ServerConfig:
                                   "seconds (more than 0, at most 3600)")
             h.header_timeout = float(secs)
             cfg.sources["http.header_timeout"] = at
+    if "http_boot" in data:
+        cfg.http_boot = _http_boot(data["http_boot"], lines)
     for t, src in tables("range"):
         if "address" not in t:
             raise ConfigError(src, "[[range]] needs address")
@@ -370,3 +383,30 @@ def read_toml(path: str | Path) -> ServerConfig:
         cfg.tag_ifs.append(TagIf(sets=tuple(_typed(x, str, src, "set") for x in sets),
                                  conditions=_tags(t, src), source=src))
     return cfg
+
+
+def _http_url(value: Any, src: Source, what: str) -> str:
+    url = _typed(value, str, src, what)
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(src, f"{what}: {url!r} is not an http:// or https:// URL (UEFI HTTP "
+                          "Boot takes the boot file as a URL)")
+    return url
+
+
+def _http_boot(value: Any, lines: _Lines) -> list[HttpBootEntry]:
+    """`http_boot = URL` (every architecture) or `[http_boot]` ARCH = URL per architecture."""
+    if not isinstance(value, dict):
+        src = lines.key("http_boot")
+        return [HttpBootEntry(_http_url(value, src, "http_boot"), None, source=src)]
+    out = []
+    head = lines.table("http_boot", 0)
+    for name, url in value.items():
+        src = lines.key(name) if lines.key(name).line > head.line else head
+        arch = HTTP_ARCH_NAMES.get(name.lower())
+        if arch is None and name.isdigit() and int(name) <= 0xFFFF:
+            arch = int(name)
+        if arch is None:
+            raise ConfigError(src, f"[http_boot]: unknown architecture {name!r} (names: "
+                              f"{', '.join(HTTP_ARCH_NAMES)}, or an option-93 number)")
+        out.append(HttpBootEntry(_http_url(url, src, f"http_boot.{name}"), arch, source=src))
+    return out

@@ -45,6 +45,9 @@ dhcp-mac=set:blocked,52:54:00:00:00:0d
 dhcp-ignore=tag:blocked
 dhcp-match=set:ipxe,175
 dhcp-boot=tag:ipxe,http://192.168.10.20/boot.ipxe
+dhcp-vendorclass=set:http,HTTPClient
+dhcp-option-force=tag:http,60,HTTPClient
+dhcp-boot=tag:http,http://192.168.10.20:8080/efi64/snponly.efi
 dhcp-range=192.168.10.20,proxy
 """
 UEFI_VC = "PXEClient:Arch:00007:UNDI:003010"
@@ -64,6 +67,18 @@ def _edk2_captured(dport: int) -> bytes:
                 raw = raw[:12] + bytes(map(int, CLIENT.split("."))) + raw[16:]
             return raw
     raise AssertionError(f"{path}: no request to port {dport}")
+
+
+def _edk2_http_discover() -> bytes:
+    """Real OVMF UEFI HTTP Boot DISCOVER (HTTPClient:Arch:00016) from
+    tests/captures/edk2-http-x64-pxelab-proxy.pcap."""
+    from scapy.all import UDP, rdpcap
+
+    for p in rdpcap(str(REPO / "tests" / "captures" / "edk2-http-x64-pxelab-proxy.pcap")):
+        raw = bytes(p[UDP].payload)
+        if raw[0] == 1 and dhcp.decode(raw).options.raw(60).startswith(b"HTTPClient"):
+            return raw
+    raise AssertionError("no HTTP Boot DISCOVER in the capture")
 
 
 CASES = [
@@ -94,6 +109,7 @@ CASES = [
      "255.255.255.255", 67, 68),
     ("edk2-capture-discover", _edk2_captured(67), "255.255.255.255", 67, 68),
     ("edk2-capture-4011", _edk2_captured(4011), SERVER, 4011, 4011),
+    ("edk2-http-boot-discover", _edk2_http_discover(), "255.255.255.255", 67, 68),
 ]
 NO_ANSWER = ("non-pxe", "pxebs-local", "request-to", "discover-no-93", "ignored-mac")
 # name -> why pxelab answers differently on purpose
@@ -102,6 +118,18 @@ DIFFERENT_ON_PURPOSE: dict[str, str] = {
         "a REQUEST on port 67 naming the proxy in option 54: dnsmasq never answers a REQUEST on "
         "67 in proxy mode; pxelab ACKs it like the offer, since the client chose the proxy"
     ),
+    "edk2-http-boot-discover": (
+        "UEFI HTTP Boot (option 60 HTTPClient): dnsmasq's proxy answers only a dhcp-pxe-vendor "
+        "(PXEClient) and stays silent with the HTTP Boot lines people write; pxelab offers the "
+        "URL with 60 HTTPClient, so HTTP Boot works behind a router nobody may touch (with "
+        "dhcp-pxe-vendor=PXEClient,HTTPClient dnsmasq answers too: test_http_boot_lab.py)"
+    ),
+}
+# what pxelab answers instead: (message type, file, option 60)
+ANSWERED_ON_PURPOSE = {
+    "request-to-proxy": (dhcp.MessageType.ACK, b"wyse/pxelinux.0", b"PXEClient"),
+    "edk2-http-boot-discover": (dhcp.MessageType.OFFER,
+                                b"http://192.168.10.20:8080/efi64/snponly.efi", b"HTTPClient"),
 }
 
 
@@ -172,8 +200,8 @@ def test_same_answer_as_dnsmasq(replies: dict, name: str) -> None:
     if name in DIFFERENT_ON_PURPOSE:
         assert theirs == [], DIFFERENT_ON_PURPOSE[name]
         (reply,) = ours
-        assert _summary(reply)["type"] == dhcp.MessageType.ACK
-        assert _summary(reply)["file"] == b"wyse/pxelinux.0"
+        got = _summary(reply)
+        assert (got["type"], got["file"], got["60"]) == ANSWERED_ON_PURPOSE[name]
         return
     assert [_summary(r) for r in ours] == [_summary(r) for r in theirs]
     assert [r["hex"] for r in ours] == [r["hex"] for r in theirs]

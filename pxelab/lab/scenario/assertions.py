@@ -73,6 +73,18 @@ def tftp_sent(events: Sequence[dict[str, Any]], roots: Iterable[str] = ()) -> li
     ]
 
 
+def http_sent(events: Sequence[dict[str, Any]], roots: Iterable[str] = ()) -> list[str]:
+    """Files the HTTP server sent whole (its access log's `sent` lines), in order. A HEAD or a
+    Range request is not a file sent."""
+    roots = list(roots)
+    return [
+        normalise_file(str(e["path"]), roots)
+        for e in events
+        if e.get("service") == "http" and e.get("event") == "response" and e.get("status") == 200
+        and e.get("outcome") == "sent" and e.get("method") == "GET" and "path" in e
+    ]
+
+
 def _collapse(items: Sequence[str]) -> list[str]:
     out: list[str] = []
     for item in items:
@@ -136,6 +148,17 @@ def check_expect(
             f"not sent: {', '.join(missing)}",
             "TFTP files sent:\n" + _listing(sent),
         )
+    if expect.http_sent:
+        over_http = http_sent(events, roots)
+        ok, matched = _is_subsequence(expect.http_sent, over_http)
+        if not ok:
+            return StepFailure(
+                "expect.http_sent",
+                f"sent over HTTP in this order: {', '.join(expect.http_sent)}",
+                f"{expect.http_sent[matched]!r} not sent after "
+                f"{', '.join(expect.http_sent[:matched]) or 'the start'}",
+                "HTTP files sent, in order:\n" + _listing(over_http),
+            )
     unwanted = [f for f in expect.tftp_not_requested if f in requested]
     if unwanted:
         return StepFailure(

@@ -158,6 +158,8 @@ class Expect:
     tftp_sent: tuple[str, ...] = ()
     # Files that must never have been requested.
     tftp_not_requested: tuple[str, ...] = ()
+    # Files the HTTP server sent in full (its access log), in this order; others may come between.
+    http_sent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -642,6 +644,7 @@ def _expect(r: _Reader) -> Expect:
         tftp_sequence=r.strings("tftp_sequence"),
         tftp_sent=r.strings("tftp_sent"),
         tftp_not_requested=r.strings("tftp_not_requested"),
+        http_sent=r.strings("http_sent"),
     )
     r.done()
     return out
