@@ -4,9 +4,19 @@
     pytest scenarios/ --lab-report report/  # keep each scenario's report folder there
 
 Each item runs the scenario in a lab of its own (random lab id), so xdist workers never clash.
-Items carry the `root` marker (and `qemu` when a client is a VM); without root they are skipped
-with the reason. A failure shows the step, what was expected, what was seen (the rendered
-screen) and the report folder.
+Items carry the `lab` marker (and `qemu` when a client is a VM): they need namespaces, so they
+run as root or, for an ordinary user, with `--lab-userns`; otherwise they are skipped with the
+reason. A failure shows the step, what was expected, what was seen (the rendered screen) and
+the report folder.
+
+`--lab-userns` (issue 17): not root, the whole pytest run starts again inside a user, mount,
+network and pid namespace of its own, made by pxelab.lab.network.userns exactly as for
+`pxelab lab`. Inside, the run is root of namespaces that the user owns, so tests that build
+labs in the test process work, while the host stays out of reach (uid 0 inside is the user
+outside, and only that uid is mapped). Whatever the run leaves, processes, mounts, network
+namespaces, goes with the namespace when it ends, even on SIGKILL of pytest. As root, or where
+the kernel refuses, the option changes nothing (the `lab` tests are then skipped with the
+kernel's reason).
 
 Loaded by every pytest run where pxelab is installed, so importing it stays cheap: the scenario
 model and runner are imported only when a scenario file is collected.
@@ -31,6 +41,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write each scenario's report folder (result.json, screen, pcap) under DIR",
     )
+    group.addoption(
+        "--lab-userns",
+        action="store_true",
+        default=False,
+        help="not root: run the tests inside a user namespace of their own, root only inside "
+        "it, so `lab` tests can build namespaces (no effect as root)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """`--lab-userns` as a user: run this pytest again inside the lab's namespaces and exit
+    with its code; this process stays its parent (signals reach it, SIGKILL ends it all)."""
+    if not config.getoption("lab_userns") or hasattr(config, "workerinput"):
+        return None
+    from pxelab.lab.network import userns
+
+    if not userns.wanted():
+        return None  # root, or already inside
+    if userns.refusal() is not None:
+        return None  # stay here: the `lab` tests are skipped with the kernel's reason
+    return userns.enter(userns.runner_argv())
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -48,7 +80,7 @@ class ScenarioFile(pytest.File):
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
         item = ScenarioItem.from_parent(self, name=scn.name, scenario=scn)
-        item.add_marker(pytest.mark.root)
+        item.add_marker(pytest.mark.lab)
         if scn.needs_qemu:
             item.add_marker(pytest.mark.qemu)
         yield item
@@ -67,7 +99,8 @@ class ScenarioItem(pytest.Item):
 
     def setup(self) -> None:
         if os.geteuid() != 0:
-            pytest.skip("lab scenarios need root for network namespaces (run pytest as root)")
+            pytest.skip("lab scenarios need network namespaces: run pytest with --lab-userns "
+                        "(rootless) or as root")  # fmt: skip
         from pxelab.lab.network.topology import check_privileges
 
         problem = check_privileges()

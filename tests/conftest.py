@@ -1,9 +1,15 @@
-"""Test tiers: plain unit tests; `lab` (`pxelab lab` runs, rootless where the kernel allows);
-`root` (network namespaces built in-process, host root); `qemu` (real firmware boots).
+"""Test tiers, by what a test needs:
 
-Without root the two upper tiers are skipped with a reason that says what to do. As root (CI)
-they all run, and a missing system tool is a failure, not a skip: `pxelab doctor --install`
-is what puts them there.
+- no marker: a plain process (unit tests);
+- `lab`: network namespaces, built in the test process or by `pxelab lab`. Root has them; an
+  ordinary user gets them with `pytest --lab-userns` (pxelab.pytest_plugin), which runs the
+  whole pytest inside a user namespace of its own, root only inside it (issue 17);
+- `root`: host root, which no user namespace gives (apt, a port below 1024 or an interface of
+  the host, the systemd unit, tools that change uid). Skipped elsewhere, with the reason;
+- `qemu`: boots real firmware, which needs no privilege (TCG); with `lab` when it boots in a lab.
+
+As root (CI) they all run, and a missing system tool is a failure, not a skip: `pxelab doctor
+--install` is what puts them there.
 """
 
 from __future__ import annotations
@@ -18,44 +24,69 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from pxelab.lab.network import userns
 from pxelab.lab.network.topology import LEDGER_ENV
 
 # No per-example deadline: CI shares two cores with QEMU guests, and a slow example is not a bug.
-settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # `nox -s fuzz`: the long form of the decoder fuzzing.
 settings.register_profile(
     "fuzz", deadline=None, max_examples=100_000, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-IS_ROOT = os.geteuid() == 0
+# Root of the host, or root only inside a user namespace (the --lab-userns run): labs work in
+# both, what needs host root only in the first.
+HOST_ROOT = userns.host_root()
+NAMESPACES = os.geteuid() == 0
 RUN_ENV = "PXELAB_TEST_RUN"
 RUN_TOKEN = os.environ.get(RUN_ENV) or secrets.token_hex(4)
 
+ROOT_REASON = (
+    "needs host root (apt, a port below 1024 or an interface of the host, the systemd unit, a "
+    "tool that changes uid): run as root, e.g. `sudo nox -s tests -- root`"
+)
+
+
+def _lab_skip(config: pytest.Config) -> pytest.MarkDecorator | None:
+    """Why the `lab` tests cannot run in this process, or None when they can."""
+    if NAMESPACES:
+        return None
+    refused = userns.refusal()
+    if refused:
+        return pytest.mark.skip(reason=f"rootless lab refused: {refused}")
+    if config.getoption("lab_userns", default=False):
+        # The plugin would have entered the namespace; it did not, and says nothing: a bug.
+        return pytest.mark.skip(reason="--lab-userns did not enter a user namespace")
+    return pytest.mark.skip(
+        reason="needs network namespaces: run pytest with --lab-userns (rootless, in a user "
+        "namespace of its own) or as root; `nox -s tests` does"
+    )
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`root`: host root (namespaces built in-process, apt, a host interface, the systemd
-    unit). `lab`: a lab run through `pxelab lab`, which enters namespaces of its own as a user
-    where the kernel allows it (issue 17). `qemu` without `lab`: boots in in-process labs."""
-    if IS_ROOT:
+    """`root` runs only as host root; `lab` where namespaces can be built (root, or a
+    --lab-userns run); `qemu` alone needs nothing (TCG, QEMU's own network). The reason of each
+    skip says what to do."""
+    if HOST_ROOT:
         return
-    skip = pytest.mark.skip(
-        reason="needs host root (namespaces built in the test process, a port below 1024 on "
-        "the host, mknod, apt, the systemd unit): run as root, e.g. `sudo nox -s tests`"
+    root_skip = pytest.mark.skip(
+        reason=ROOT_REASON
+        if not NAMESPACES
+        else ROOT_REASON + "; this run is root only inside a user namespace"
     )
-    refused: str | None = None
-    if any("lab" in item.keywords for item in items):
-        from pxelab.lab.network.userns import refusal
-
-        refused = refusal()
+    lab_skip = None
+    # Markers, not keywords: every item under tests/lab/ has the keyword "lab" (its package).
+    if any(item.get_closest_marker("lab") for item in items):
+        lab_skip = _lab_skip(config)
     for item in items:
-        if "lab" in item.keywords and "root" not in item.keywords:
-            if refused:
-                item.add_marker(pytest.mark.skip(reason=f"rootless lab refused: {refused}"))
-        elif "root" in item.keywords or "qemu" in item.keywords:
+        if root := item.get_closest_marker("root"):
+            # `@pytest.mark.root(reason="...")`: what exactly needs host root, said first.
+            why = root.kwargs.get("reason")
+            skip = pytest.mark.skip(reason=f"needs host root: {why}") if why else root_skip
             item.add_marker(skip)
+        elif lab_skip and item.get_closest_marker("lab"):
+            item.add_marker(lab_skip)
 
 
 def require_tool(name: str) -> str:
@@ -97,8 +128,9 @@ def _lab_leftovers() -> set[str]:
             parts = name.split("-")
             if name.startswith("pxelab-") and len(parts) > 2 and parts[1] in labs:
                 out.add(f"netns {name}")
-    ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True,
-                        check=False)
+    ps = subprocess.run(
+        ["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True, check=False
+    )
     for line in ps.stdout.splitlines():
         pid, stat, args = [*line.split(None, 2), "", ""][:3]
         # A zombie has exited; only pid 1 can still reap it, so it holds nothing.
@@ -123,7 +155,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A lab never leaves a namespace or a VM behind, whether its test passed or failed."""
-    if not IS_ROOT or hasattr(session.config, "workerinput"):
+    if not NAMESPACES or hasattr(session.config, "workerinput"):
         return
     left = sorted(_lab_leftovers())
     if left:

@@ -206,7 +206,7 @@ def test_dnsmasq_test_on_a_missing_file(tmp_path: Path) -> None:
     assert "cannot read" in res.stderr and "No such file or directory" in res.stderr
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_dnsmasq_test_says_ok_without_any_config_file() -> None:
     # a private mount namespace with an empty /etc: dnsmasq finds no /etc/dnsmasq.conf
     dnsmasq = require_tool("dnsmasq")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pxelab.lab.network.userns import single_uid
 from tests.conftest import require_tool
 from tests.seed import WYSE_IP as SEED_IP
 from tests.seed import WYSE_MAC as SEED_MAC
@@ -132,7 +133,8 @@ def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> None:
             f"--log-facility={log}",
             f"--dhcp-leasefile={leases}",
             "--user=root",
-            "--group=root",
+            # One uid mapped (a rootless run): setgroups() is denied, so no group change.
+            "--group=" if single_uid() else "--group=root",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ def test_interface_is_required() -> None:
     assert proc.returncode == 2 and "--interface is required" in proc.stderr
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_pxe_menu_local_boot_item_ends_network_boot() -> None:
     from tests.client.conftest import probe, pxe_segment
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.client.conftest import ROUTER_CONF, probe, pxe_segment
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 
 def test_no_dhcp_server() -> None:

@@ -9,7 +9,7 @@ import pytest
 from tests.client.conftest import SEED_IP, SEED_UUID, probe, pxe_segment
 from tests.seed import SEED_SEARCH
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 SEED_ENTRIES = [
     ("tc476", "Standard Tiny Core 4.7.6"),

@@ -7,7 +7,7 @@ import pytest
 
 from tests.client.conftest import SEED_UUID, probe, pxe_segment
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 WYSE = """serial 0 115200
 default menu.c32

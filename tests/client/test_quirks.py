@@ -16,7 +16,7 @@ import pytest
 from pxelab.lab.services import tftptree
 from tests.client.conftest import SEED_UUID, probe, pxe_segment
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 EFI_SERVICE = 'pxe-service=X86-64_EFI, "Boot UEFI from network", efi64/syslinux.efi\n'
 # A proxy for UEFI clients only: dnsmasq's port-67 offer then carries no option 43.

@@ -18,7 +18,7 @@ import pytest
 from pxelab.lab.drills.storm import PxeSegment, proxy_restart_drill, tftp_restart_drill
 from pxelab.serve.events import read_events
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 
 def menu_walk(seg: PxeSegment, mac: str, attempts: int = 4) -> tuple[dict[str, Any], int]:

@@ -7,7 +7,7 @@ import pytest
 
 from pxelab.lab.drills.storm import PxeSegment
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 
 def test_storm_of_20_every_client_gets_the_menu(record_property) -> None:

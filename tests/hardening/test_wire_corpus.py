@@ -13,7 +13,7 @@ import pytest
 
 from pxelab.lab.drills.storm import CLIENT_IP, PROXY_IP, PxeSegment
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 
 def test_corpus_on_the_wire_every_batch_survived() -> None:

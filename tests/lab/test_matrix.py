@@ -67,7 +67,7 @@ def _lab(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_seed_config_matrix_saves_a_scenario_that_passes(tmp_path: Path) -> None:
     tree = seed_tree(tmp_path / "tree")
     saved, junit = tmp_path / "saved", tmp_path / "junit.xml"
@@ -94,7 +94,7 @@ def test_seed_config_matrix_saves_a_scenario_that_passes(tmp_path: Path) -> None
     assert "1 of 1 passed" in back.stdout
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_missing_menu_c32_is_named_in_the_matrix(tmp_path: Path) -> None:
     tree = seed_tree(tmp_path / "tree")
     (tree / "menu.c32").unlink()

@@ -74,7 +74,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Result, Pa
     return out
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_scenario_passes_and_writes_the_report(runs: dict[str, tuple[Result, Path]]) -> None:
     result, rep = runs["good"]
     assert result.passed, result.failure_text()
@@ -96,7 +96,7 @@ def test_scenario_passes_and_writes_the_report(runs: dict[str, tuple[Result, Pat
     assert not (rep / "work").exists()
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_index_html_draws_timeline_and_ladder(runs: dict[str, tuple[Result, Path]]) -> None:
     results = [runs["good"][0], runs["wrong"][0]]
     index = report.write_index(runs["good"][1].parent, results)
@@ -113,7 +113,7 @@ def test_index_html_draws_timeline_and_ladder(runs: dict[str, tuple[Result, Path
         assert (index.parent / src).is_file(), src
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_wrong_expectation_fails_showing_the_screen(runs: dict[str, tuple[Result, Path]]) -> None:
     result, rep = runs["wrong"]
     assert not result.passed
@@ -127,7 +127,7 @@ def test_wrong_expectation_fails_showing_the_screen(runs: dict[str, tuple[Result
     assert json.loads((rep / "result.json").read_text())["passed"] is False
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_nothing_left_behind(runs: dict[str, tuple[Result, Path]]) -> None:
     for result, _ in runs.values():
         assert result.lab_id
@@ -136,7 +136,7 @@ def test_nothing_left_behind(runs: dict[str, tuple[Result, Path]]) -> None:
         assert f"PXELAB_LAB={result.lab_id}" not in ps
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_pytest_plugin_runs_a_scenario_and_shows_the_screen(tmp_path: Path) -> None:
     require_tool("dnsmasq")
     make_scenario(tmp_path, "wrong", "Not The Seed Menu")
@@ -152,7 +152,7 @@ def test_pytest_plugin_runs_a_scenario_and_shows_the_screen(tmp_path: Path) -> N
     assert f"report:    {tmp_path / 'rep' / 'wrong'}" in proc.stdout
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_cli_runs_in_parallel_prints_the_table_and_exits_1(tmp_path: Path) -> None:
     require_tool("dnsmasq")
     make_scenario(tmp_path / "s", "good", "PXE Boot Menu")
@@ -175,7 +175,7 @@ def test_cli_runs_in_parallel_prints_the_table_and_exits_1(tmp_path: Path) -> No
         assert namespaces(data["lab_id"]) == []
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_expect_failure_holds_when_the_named_link_breaks(tmp_path: Path) -> None:
     require_tool("dnsmasq")
     text = SCENARIO.format(seed=SEED, title="x")

@@ -36,7 +36,7 @@ dhcp-vendorclass=set:http,HTTPClient
 dhcp-option-force=tag:http,60,HTTPClient
 dhcp-boot=tag:http,http://{server}:8080/efi64/boot.efi
 """
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 
 def _wait_port(host, proto: str, port: int, proc) -> None:

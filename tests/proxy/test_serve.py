@@ -120,7 +120,7 @@ address = "192.168.10.20"
         read_toml(toml)
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
     from pxelab.lab.network.topology import Lab
 
@@ -227,7 +227,7 @@ def test_seed_conf_serves_capture_and_tftp(tmp_path: Path) -> None:
     assert "not a PXE client" in ignored["reason"]
 
 
-@pytest.mark.root
+@pytest.mark.lab
 def test_reply_delay(tmp_path: Path) -> None:
     from pxelab.lab.network.topology import Lab
 

@@ -142,7 +142,7 @@ def daemon() -> Iterator[Daemon]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-@pytest.mark.root
+@pytest.mark.root(reason="drops to `nobody`, a uid no one-uid user namespace has")
 def test_serves_as_nobody_after_binding(daemon: Daemon) -> None:
     from pxelab.serve.privileges import status_ids
 
@@ -210,7 +210,7 @@ def _task_ids(pid: int, tid: str) -> tuple[tuple[int, ...], str]:
     return uid, cap
 
 
-@pytest.mark.root
+@pytest.mark.root(reason="the daemon fixture runs `--user nobody` (a uid no one-uid namespace has)")
 def test_sighup_new_prompt_while_a_transfer_is_in_flight(daemon: Daemon) -> None:
     out, mark, go = (daemon.work / "big.out", daemon.work / "held", daemon.work / "go")
     client = daemon.cl.popen(
@@ -251,7 +251,7 @@ def _check_findings(daemon: Daemon, text: str) -> list[str]:
             if ": error: " in line]
 
 
-@pytest.mark.root
+@pytest.mark.root(reason="the daemon fixture runs `--user nobody` (a uid no one-uid namespace has)")
 def test_broken_configuration_is_refused_with_check_findings(daemon: Daemon) -> None:
     good = daemon.conf.read_text()
     # a boot file that is not in the tree, then a line the reader cannot use: what
@@ -281,7 +281,7 @@ def test_broken_configuration_is_refused_with_check_findings(daemon: Daemon) -> 
     assert _value(m, "pxelab_config_reloads_total", result="rejected") == 3
 
 
-@pytest.mark.root
+@pytest.mark.root(reason="drops to `nobody` keeping the unit's capabilities (another uid)")
 def test_unit_capabilities_are_enough() -> None:
     """Started as root with only the unit's bounding set (CAP_NET_BIND_SERVICE, CAP_SETUID,
     CAP_SETGID: not even CAP_NET_RAW, this kernel binds to a device without it), the server
@@ -360,7 +360,7 @@ def test_metric_labels_stay_bounded() -> None:
         parse_address("localhost:http")
 
 
-@pytest.mark.root
+@pytest.mark.root(reason="the TFTP server drops to `nobody` (a uid no one-uid namespace has)")
 def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -420,8 +420,8 @@ def test_tftp_alone_drops_counts_and_survives_sighup() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-# root: binds TFTP port 69 on loopback in the host namespace (host root)
-@pytest.mark.root
+# lab: binds TFTP port 69 on the loopback of a namespace of its own (root there suffices)
+@pytest.mark.lab
 def test_reload_switches_the_tftp_root_between_two_requests() -> None:
     """In one process, on loopback: a reload that points tftp-root elsewhere serves the next
     request from the new tree (the old tree's transfers keep their open file)."""

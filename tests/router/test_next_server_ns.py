@@ -19,7 +19,7 @@ from tests.conftest import require_tool
 from tests.router.conftest import start_router
 from tests.router.test_next_server import scenario
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 SCRIPT = """#!/bin/sh
 [ "$1" = bound ] && echo "siaddr=$siaddr boot_file=$boot_file ip=$ip" >> "{out}"

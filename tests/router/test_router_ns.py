@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import require_tool
 from tests.router.conftest import start_router
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 POOL = (ipaddress.IPv4Address("192.168.10.100"), ipaddress.IPv4Address("192.168.10.150"))
 

@@ -11,7 +11,7 @@ from pxelab.lab.machines.profile import load_profile, pxelinux_uuid_name
 from pxelab.lab.machines.vm import VM
 from tests.vm.conftest import SEED_ENTRIES
 
-pytestmark = [pytest.mark.root, pytest.mark.qemu]
+pytestmark = [pytest.mark.lab, pytest.mark.qemu]
 
 # Under TCG on 2 shared cores: ~6 s to the BIOS menu and ~30 s to the UEFI one when idle.
 MENU_TIMEOUT = 120

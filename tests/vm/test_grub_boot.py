@@ -29,7 +29,7 @@ from pxelab.lab.machines.vm import VM
 from pxelab.lab.network.topology import Lab
 from tests.conftest import require_tool
 
-pytestmark = [pytest.mark.root, pytest.mark.qemu]
+pytestmark = [pytest.mark.lab, pytest.mark.qemu]
 
 GRUB_IMAGE = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
 MAC = "52:54:00:15:00:01"

@@ -11,8 +11,7 @@ from pxelab.lab.machines import guest as guest_mod
 from tests.conftest import require_tool
 
 
-# root: extracting the initramfs makes its device nodes (mknod), which a user may not
-@pytest.mark.root
+@pytest.mark.root(reason="extracting the initramfs makes device nodes (mknod)")
 def test_initramfs_is_a_newc_archive_cpio_can_list_and_extract(tmp_path):
     cpio = require_tool("cpio")
     busybox = b"\x7fELF fake busybox for the archive test"
@@ -34,7 +33,10 @@ def test_initramfs_is_a_newc_archive_cpio_can_list_and_extract(tmp_path):
     assert b"PXELAB-GUEST-CMDLINE: " in init and b"/proc/cmdline" in init
 
 
-@pytest.mark.root
+@pytest.mark.root(
+    reason="the `guest` fixture may build the guest with apt (Debian packages from the network), "
+    "which a lab's namespace has not, and it checks the host's cache that the root run built"
+)
 def test_built_guest_is_reused_while_the_recipe_is_unchanged(guest):
     mtimes = {name: path.stat().st_mtime_ns for name, path in guest.items()}
     again = guest_mod.build()

@@ -8,7 +8,7 @@ from PIL import Image
 from pxelab.lab.machines.vm import VM, VMError
 from pxelab.lab.network.topology import Lab
 
-pytestmark = [pytest.mark.root, pytest.mark.qemu]
+pytestmark = [pytest.mark.lab, pytest.mark.qemu]
 
 
 @pytest.fixture

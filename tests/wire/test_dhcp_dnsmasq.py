@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from pxelab.lab.network.userns import single_uid
 from pxelab.wire import dhcp
 from pxelab.wire.dhcp import MessageType
 from tests.conftest import require_tool
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 EXCHANGE = str(Path(__file__).with_name("udp_exchange.py"))
 
@@ -34,6 +35,7 @@ def dnsmasq_lab(tmp_path):
         proc = srv.popen(
             [dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
              "--interface=eth0", "--bind-interfaces", "--user=root",
+             *(["--group="] if single_uid() else []),  # rootless: no group to change to
              "--dhcp-range=192.168.10.100,192.168.10.150,12h", "--no-ping", "--leasefile-ro",
              "--log-dhcp", "--log-facility=-", f"--pid-file={tmp_path / 'dnsmasq.pid'}", *big],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

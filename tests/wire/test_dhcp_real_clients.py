@@ -16,7 +16,7 @@ from pxelab.wire import dhcp
 from pxelab.wire.dhcp import MessageType
 from tests.conftest import require_tool
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.lab
 
 RESPONDER = str(Path(__file__).with_name("dhcp_responder.py"))
 SERVER, OFFERED = "192.168.10.1", "192.168.10.100"

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pxelab.lab.network.topology import Lab
+from pxelab.lab.network.userns import single_uid
 from pxelab.lab.services import tftptree
 from pxelab.lab.services.commands import pxelab_command
 
@@ -70,7 +71,9 @@ def _dnsmasq(host: Any, conf: Path, log: Path, leases: Path) -> Any:
     log.write_text("")
     proc = host.popen([_tool("dnsmasq"), "-k", "-C", str(conf), "--pid-file",
                        f"--log-facility={log}", f"--dhcp-leasefile={leases}", "--user=root",
-                       "--group=root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       # one uid mapped (rootless): setgroups() is denied, no group change
+                       "--group=" if single_uid() else "--group=root"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "started" in log.read_text(errors="replace"):

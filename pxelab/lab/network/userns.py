@@ -67,6 +67,30 @@ def single_uid(uid_map: str | None = None) -> bool:
     return len(lines) == 1 and len(lines[0]) == 3 and lines[0][2] == "1"
 
 
+def host_root(uid_map: str | None = None) -> bool:
+    """Root of the host: uid 0 in the initial user namespace, whose map is the identity over
+    every uid. Root inside a user namespace (the lab's, the test tier's) is not."""
+    if os.geteuid() != 0:
+        return False
+    if uid_map is None:
+        try:
+            uid_map = Path("/proc/self/uid_map").read_text()
+        except OSError:
+            return True  # no /proc/self/uid_map: a kernel without user namespaces
+    return uid_map.split() == ["0", "0", "4294967295"]
+
+
+def outside_uid() -> int | None:
+    """Inside the namespaces `enter` made: the uid that entered them (the user outside)."""
+    tag = os.environ.get(INSIDE_ENV, "")
+    if not tag.startswith(_INSIDE_TAG) or not single_uid():
+        return None
+    try:
+        return int(tag[len(_INSIDE_TAG) :])
+    except ValueError:
+        return None
+
+
 def inside() -> bool:
     """This process runs in the lab's own namespaces (made by `reexec_if_needed`)."""
     return os.environ.get(INSIDE_ENV, "").startswith(_INSIDE_TAG) and single_uid()
@@ -222,17 +246,20 @@ def enter_if_needed(prog: str = "pxelab lab") -> int | None:
 # --------------------------------------------------------------------------- inside: pid 1
 
 
-def _mount_run() -> None:
+def _prepare() -> None:
     # Private by unshare's default propagation: the host never sees this mount.
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "pxelab-run", "/run"],
                    check=True, timeout=30)  # fmt: skip
     Path("/run/netns").mkdir(mode=0o755, exist_ok=True)
+    # A new network namespace starts with its loopback down; what runs inside (a test run)
+    # may talk to 127.0.0.1 as it does in the host.
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=30)
 
 
 def init(argv: list[str]) -> int:
     """pid 1 of the lab's pid namespace: /run mounted, `argv` run as a child, signals handed
     on, orphans reaped; returns the child's exit code."""
-    _mount_run()
+    _prepare()
     child = subprocess.Popen(argv)
 
     def forward(signum: int, frame: object) -> None:
